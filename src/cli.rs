@@ -1,0 +1,382 @@
+//! The command line: parses arguments and wires the stages together. Each subcommand is one
+//! function; no stage prints on its own.
+
+use crate::compile::compile;
+use crate::diag::{Diagnostic, has_errors, sort};
+use crate::discover::{self, OrgSource, SourceOverrides};
+use crate::expand::BlueprintSet;
+use crate::model::{Intent, Org};
+use crate::plan::{self, Action};
+use crate::report::{self, Format};
+use crate::resolve::Source;
+use crate::source::{SourceFile, SourceMap};
+use crate::validate::{self, Checked, schema};
+use clap::{Parser, Subcommand};
+use rayon::prelude::*;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Exit codes (documented in the README).
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_INVALID: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+
+#[derive(Parser, Debug)]
+#[command(name = "pctl", version, about = "GitOps intent compiler: platform.yaml -> deploy repository", long_about = None)]
+pub struct Cli {
+    /// Output format for diagnostics [default: github when GITHUB_ACTIONS=true, else human]
+    #[arg(long, global = true, value_enum)]
+    format: Option<Format>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+struct InputArgs {
+    /// An application folder (holding platform.yaml), a platform.yaml, or with --all an organisation checkout
+    #[arg(default_value = ".")]
+    path: PathBuf,
+    /// Find every platform.yaml below PATH (skips hidden folders, target/ and node_modules/)
+    #[arg(long)]
+    all: bool,
+    /// Organisation config [default: PATH/pctl-org.yaml, else the built-in example organisation]
+    #[arg(long, value_name = "FILE")]
+    org: Option<PathBuf>,
+    /// Folder of blueprints that override or add to the built-in ones
+    #[arg(long, value_name = "DIR")]
+    blueprints: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Check platform.yaml (and the organisation config): every problem, with file:line:column
+    Validate {
+        #[command(flatten)]
+        input: InputArgs,
+    },
+    /// Compile platform.yaml into the files of the deploy repository
+    Render {
+        #[command(flatten)]
+        input: InputArgs,
+        /// Write the tree into this folder (new, empty, or written by pctl before); without it, print the files
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Image tag to deploy [default: the source commit]
+        #[arg(long, value_name = "TAG")]
+        image_tag: Option<String>,
+        /// Commit of the application repository [default: its HEAD]
+        #[arg(long, value_name = "SHA")]
+        source_sha: Option<String>,
+    },
+    /// Print a JSON Schema (for editors: yaml-language-server)
+    Schema {
+        /// Which schema
+        #[arg(value_enum, default_value = "platform")]
+        which: SchemaArg,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum SchemaArg {
+    Platform,
+    Organisation,
+}
+
+pub fn run() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { EXIT_OK });
+        }
+    };
+    let format = cli.format.unwrap_or_else(|| {
+        if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
+            Format::Github
+        } else {
+            Format::Human
+        }
+    });
+    let code = match cli.command {
+        Command::Validate { input } => cmd_validate(&input, format),
+        Command::Render {
+            input,
+            out,
+            image_tag,
+            source_sha,
+        } => cmd_render(
+            &input,
+            out.as_deref(),
+            SourceOverrides {
+                sha: source_sha,
+                image_tag,
+            },
+            format,
+        ),
+        Command::Schema { which } => {
+            let kind = match which {
+                SchemaArg::Platform => schema::SchemaKind::Platform,
+                SchemaArg::Organisation => schema::SchemaKind::Organisation,
+            };
+            let _ = std::io::stdout().write_all(schema::text(kind).as_bytes());
+            EXIT_OK
+        }
+    };
+    ExitCode::from(code)
+}
+
+/// Everything validation produced: shared by `validate` and `render`.
+struct Checkedrun {
+    sources: SourceMap,
+    blueprints: Option<BlueprintSet>,
+    org: Option<Checked<Org>>,
+    intents: Vec<(PathBuf, Checked<Intent>)>,
+    files: usize,
+    diags: Vec<Diagnostic>,
+    usage_error: bool,
+}
+
+fn check_inputs(input: &InputArgs) -> Checkedrun {
+    let sources = SourceMap::default();
+    let mut run = Checkedrun {
+        sources: sources.clone(),
+        blueprints: None,
+        org: None,
+        intents: Vec::new(),
+        files: 0,
+        diags: Vec::new(),
+        usage_error: false,
+    };
+    let blueprints = match BlueprintSet::load(input.blueprints.as_deref(), &sources) {
+        Ok(b) => b,
+        Err(d) => {
+            run.diags = d;
+            return run;
+        }
+    };
+    let org_file = match discover::find_org(&input.path, input.org.as_deref()) {
+        OrgSource::Builtin => {
+            SourceFile::new("(built-in) examples/pctl-org.yaml", schema::default_org())
+        }
+        OrgSource::File(p) => match crate::load::read_source(&p, &display(&p)) {
+            Ok(f) => f,
+            Err(d) => {
+                run.usage_error = input.org.is_some() && !p.exists();
+                run.diags.push(d);
+                return run;
+            }
+        },
+    };
+    sources.add(org_file.clone());
+    run.files += 1;
+    let (org, mut d) = validate::check_org(&org_file);
+    run.diags.append(&mut d);
+    let Some(org) = org else { return run };
+    let paths = match discover::find_intents(&input.path, input.all) {
+        Ok(p) => p,
+        Err(d) => {
+            run.diags.push(d);
+            run.usage_error = true;
+            return run;
+        }
+    };
+    let caps = blueprints.capabilities();
+    let results: Vec<(PathBuf, Option<Checked<Intent>>, Vec<Diagnostic>)> = paths
+        .par_iter()
+        .map(|p| match crate::load::read_source(p, &display(p)) {
+            Err(d) => (p.clone(), None, vec![d]),
+            Ok(file) => {
+                sources.add(file.clone());
+                let (c, d) = validate::check_intent(&file, &org.model, &caps);
+                (p.clone(), c, d)
+            }
+        })
+        .collect();
+    run.files += results.len();
+    for (p, c, mut d) in results {
+        run.diags.append(&mut d);
+        if let Some(c) = c {
+            run.intents.push((p, c));
+        }
+    }
+    let all: Vec<Checked<Intent>> = run.intents.iter().map(|(_, c)| c.clone()).collect();
+    run.diags.extend(validate::check_across(&all));
+    run.org = Some(org);
+    run.blueprints = Some(blueprints);
+    sort(&mut run.diags);
+    run
+}
+
+fn display(p: &Path) -> String {
+    let s = p.display().to_string();
+    s.strip_prefix("./").map(str::to_string).unwrap_or(s)
+}
+
+fn counts(diags: &[Diagnostic]) -> (usize, usize) {
+    let errors = diags.iter().filter(|d| d.is_error()).count();
+    (errors, diags.len() - errors)
+}
+
+fn say(format: Format, line: &str) {
+    if format != Format::Json {
+        let _ = writeln!(anstream::stderr(), "{line}");
+    }
+}
+
+fn problems(errors: usize, warnings: usize) -> String {
+    let mut parts = Vec::new();
+    if errors > 0 {
+        parts.push(format!(
+            "{errors} error{}",
+            if errors == 1 { "" } else { "s" }
+        ));
+    }
+    if warnings > 0 {
+        parts.push(format!(
+            "{warnings} warning{}",
+            if warnings == 1 { "" } else { "s" }
+        ));
+    }
+    parts.join(", ")
+}
+
+fn cmd_validate(input: &InputArgs, format: Format) -> u8 {
+    let run = check_inputs(input);
+    let (errors, warnings) = counts(&run.diags);
+    let summary = serde_json::json!({"files": run.files, "services": run.intents.len(), "errors": errors, "warnings": warnings});
+    report::emit(&run.diags, &run.sources, format, summary);
+    if errors > 0 {
+        say(
+            format,
+            &format!(
+                "error: {} in {} file{} checked",
+                problems(errors, warnings),
+                run.files,
+                if run.files == 1 { "" } else { "s" }
+            ),
+        );
+        return if run.usage_error {
+            EXIT_USAGE
+        } else {
+            EXIT_INVALID
+        };
+    }
+    let w = if warnings > 0 {
+        format!(" ({})", problems(0, warnings))
+    } else {
+        String::new()
+    };
+    say(
+        format,
+        &format!(
+            "ok: {} service{} valid{w}",
+            run.intents.len(),
+            if run.intents.len() == 1 { "" } else { "s" }
+        ),
+    );
+    EXIT_OK
+}
+
+fn cmd_render(input: &InputArgs, out: Option<&Path>, pins: SourceOverrides, format: Format) -> u8 {
+    let mut run = check_inputs(input);
+    let fail = |run: &Checkedrun, diags: &[Diagnostic], code: u8| {
+        let (errors, warnings) = counts(diags);
+        report::emit(
+            diags,
+            &run.sources,
+            format,
+            serde_json::json!({"errors": errors, "warnings": warnings, "written": false}),
+        );
+        say(
+            format,
+            &format!("error: {}; nothing was written", problems(errors, warnings)),
+        );
+        code
+    };
+    if has_errors(&run.diags) {
+        let code = if run.usage_error {
+            EXIT_USAGE
+        } else {
+            EXIT_INVALID
+        };
+        return fail(&run, &run.diags, code);
+    }
+    let (Some(org), Some(blueprints)) = (run.org.take(), run.blueprints.take()) else {
+        return fail(&run, &run.diags, EXIT_INVALID);
+    };
+    let mut intents: Vec<(Checked<Intent>, Source)> = Vec::new();
+    for (path, c) in std::mem::take(&mut run.intents) {
+        match discover::source_of(&path, c.model.metadata.repository.as_deref(), &pins) {
+            Ok(src) => intents.push((c, src)),
+            Err(d) => {
+                run.diags.push(d);
+                return fail(&run, &run.diags, EXIT_USAGE);
+            }
+        }
+    }
+    let compiled = compile(&org.model, &intents, &blueprints);
+    run.diags.extend(compiled.diagnostics.iter().cloned());
+    if has_errors(&run.diags) {
+        return fail(&run, &run.diags, EXIT_INVALID);
+    }
+    let (_, warnings) = counts(&run.diags);
+    let Some(out) = out else {
+        report::emit(
+            &run.diags,
+            &run.sources,
+            format,
+            serde_json::json!({"files": compiled.tree.len()}),
+        );
+        let mut stdout = std::io::stdout().lock();
+        for (path, f) in &compiled.tree {
+            let _ = writeln!(stdout, "--- {path}");
+            let _ = stdout.write_all(f.content.as_bytes());
+        }
+        return EXIT_OK;
+    };
+    let plan = match plan::plan_dir(out, &compiled.tree) {
+        Ok(p) => p,
+        Err(d) => return fail(&run, &[d], EXIT_USAGE),
+    };
+    if let Err(e) = plan::apply(out, &compiled.tree, &plan) {
+        let d = Diagnostic::error("out/write", format!("{e:#}"));
+        return fail(&run, &[d], EXIT_USAGE);
+    }
+    let summary = serde_json::json!({
+        "services": compiled.services,
+        "environments": compiled.environments,
+        "files": compiled.tree.len(),
+        "added": plan.count(Action::Add),
+        "changed": plan.count(Action::Change),
+        "deleted": plan.count(Action::Delete),
+        "unchanged": plan.unchanged,
+        "warnings": warnings,
+    });
+    report::emit(&run.diags, &run.sources, format, summary);
+    say(
+        format,
+        &format!(
+            "rendered {} service{} x {} environment{} into {}: {} files ({} added, {} changed, {} deleted, {} unchanged)",
+            compiled.services.len(),
+            if compiled.services.len() == 1 {
+                ""
+            } else {
+                "s"
+            },
+            compiled.environments.len(),
+            if compiled.environments.len() == 1 {
+                ""
+            } else {
+                "s"
+            },
+            display(out),
+            compiled.tree.len(),
+            plan.count(Action::Add),
+            plan.count(Action::Change),
+            plan.count(Action::Delete),
+            plan.unchanged
+        ),
+    );
+    EXIT_OK
+}

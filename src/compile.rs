@@ -1,0 +1,73 @@
+//! The functional core: checked intents + organisation config + blueprints -> rendered deploy
+//! tree + diagnostics. No I/O, no clock, no randomness: the same input gives the same bytes.
+
+use crate::diag::{Diagnostic, sort};
+use crate::expand::{BlueprintSet, Feed, Tree};
+use crate::model::{Intent, Org};
+use crate::plan;
+use crate::resolve::{self, Source};
+use crate::validate::Checked;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+pub struct Compiled {
+    pub tree: Tree,
+    /// Services rendered, sorted by name.
+    pub services: Vec<String>,
+    /// Environments with at least one service.
+    pub environments: Vec<String>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Compiles every valid intent. Intents with errors are skipped (their diagnostics were
+/// reported by validation); the caller decides whether a partial tree may be written.
+pub fn compile(
+    org: &Org,
+    intents: &[(Checked<Intent>, Source)],
+    blueprints: &BlueprintSet,
+) -> Compiled {
+    let org_ctx = resolve::org_context(org);
+    // Sort by service name so that input order (file system, threads) never matters.
+    let mut valid: Vec<&(Checked<Intent>, Source)> = intents.iter().filter(|(c, _)| c.ok).collect();
+    valid.sort_by(|a, b| {
+        a.0.model
+            .metadata
+            .name
+            .cmp(&b.0.model.metadata.name)
+            .then(a.0.file.name.cmp(&b.0.file.name))
+    });
+    let services: Vec<resolve::Service> = valid
+        .iter()
+        .map(|(c, src)| resolve::resolve(&c.model, org, &org_ctx, src))
+        .collect();
+    let feeds: Vec<Feed> = valid
+        .iter()
+        .map(|(c, _)| Feed::new(c.file.clone(), Arc::new(c.doc.clone())))
+        .collect();
+    let env_services: Vec<(serde_json::Value, Vec<String>)> = org
+        .spec
+        .environments
+        .iter()
+        .map(|e| {
+            let names: Vec<String> = services
+                .iter()
+                .filter(|s| s.deployments.iter().any(|d| d.env == e.name))
+                .map(|s| s.name.clone())
+                .collect();
+            (resolve::env_context(e), names)
+        })
+        .collect();
+    let (mut tree, mut diagnostics) = blueprints.expand(&services, &feeds, &org_ctx, &env_services);
+    plan::add_state(&mut tree, &services);
+    sort(&mut diagnostics);
+    let environments: BTreeSet<String> = services
+        .iter()
+        .flat_map(|s| s.deployments.iter().map(|d| d.env.clone()))
+        .collect();
+    Compiled {
+        tree,
+        services: services.iter().map(|s| s.name.clone()).collect(),
+        environments: environments.into_iter().collect(),
+        diagnostics,
+    }
+}

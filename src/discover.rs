@@ -1,0 +1,184 @@
+//! Stage 1, discover: which platform.yaml files to read, which organisation config applies, and
+//! where each intent came from (repository and commit, from git). The only stage besides plan's
+//! writer and publish that looks at the file system or git.
+
+use crate::diag::Diagnostic;
+use crate::resolve::Source;
+use std::path::{Path, PathBuf};
+
+pub const INTENT_FILE: &str = "platform.yaml";
+pub const ORG_FILE: &str = "pctl-org.yaml";
+
+/// Folders never searched: VCS data, build output, dependencies, and hidden folders.
+fn skipped(name: &str) -> bool {
+    name.starts_with('.') || name == "target" || name == "node_modules"
+}
+
+/// The platform.yaml files under `root`. Without `all`, only `root/platform.yaml` (or `root`
+/// itself when it is a file); with `all`, every one below `root` (symlinks are not followed, so
+/// loops are impossible). Sorted, so discovery order never shows in the output.
+pub fn find_intents(root: &Path, all: bool) -> Result<Vec<PathBuf>, Diagnostic> {
+    if !root.exists() {
+        return Err(Diagnostic::error(
+            "usage/no-such-path",
+            format!("`{}` does not exist", root.display()),
+        ));
+    }
+    if root.is_file() {
+        return Ok(vec![root.to_path_buf()]);
+    }
+    if !all {
+        let p = root.join(INTENT_FILE);
+        if p.exists() {
+            return Ok(vec![p]);
+        }
+        return Err(Diagnostic::error(
+            "usage/no-intent",
+            format!("no {INTENT_FILE} in `{}`", root.display()),
+        )
+        .help("run pctl in an application repository, pass the path of a platform.yaml, or use --all to search every folder below"));
+    }
+    let mut found = Vec::new();
+    let walker = walkdir::WalkDir::new(root)
+        .follow_links(false)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| {
+            e.depth() == 0 || !(e.file_type().is_dir() && skipped(&e.file_name().to_string_lossy()))
+        });
+    for entry in walker.flatten() {
+        if entry.file_name() == INTENT_FILE {
+            found.push(entry.path().to_path_buf());
+        }
+    }
+    if found.is_empty() {
+        return Err(Diagnostic::error(
+            "usage/no-intent",
+            format!("no {INTENT_FILE} found below `{}`", root.display()),
+        ));
+    }
+    Ok(found)
+}
+
+/// Where the organisation config comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrgSource {
+    File(PathBuf),
+    /// The example organisation built into the binary.
+    Builtin,
+}
+
+pub fn find_org(root: &Path, explicit: Option<&Path>) -> OrgSource {
+    if let Some(p) = explicit {
+        return OrgSource::File(p.to_path_buf());
+    }
+    let dir = if root.is_file() {
+        root.parent().unwrap_or(Path::new("."))
+    } else {
+        root
+    };
+    let candidate = dir.join(ORG_FILE);
+    if candidate.is_file() {
+        OrgSource::File(candidate)
+    } else {
+        OrgSource::Builtin
+    }
+}
+
+/// Removes credentials from a URL (`https://user:token@host/x` -> `https://host/x`).
+pub fn redact_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
+            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+            if path.is_empty() {
+                format!("{scheme}://{host}")
+            } else {
+                format!("{scheme}://{host}/{path}")
+            }
+        }
+        None => match url.split_once('@') {
+            Some((_, host)) if !url.contains('/') || url.find('@') < url.find('/') => {
+                host.to_string()
+            }
+            _ => url.to_string(),
+        },
+    }
+}
+
+/// What the user pinned on the command line; anything unpinned comes from git.
+#[derive(Debug, Clone, Default)]
+pub struct SourceOverrides {
+    pub sha: Option<String>,
+    pub image_tag: Option<String>,
+}
+
+/// The source of one intent: repository (platform.yaml's `metadata.repository`, else the git
+/// remote `origin`), commit (`--source-sha`, else the repository's HEAD) and image tag
+/// (`--image-tag`, else the commit).
+pub fn source_of(
+    intent_path: &Path,
+    declared_repo: Option<&str>,
+    pins: &SourceOverrides,
+) -> Result<Source, Diagnostic> {
+    let dir = intent_path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let repo = git2::Repository::discover(dir).ok();
+    let sha = match &pins.sha {
+        Some(s) => s.clone(),
+        None => repo
+            .as_ref()
+            .and_then(|r| r.head().ok())
+            .and_then(|h| h.peel_to_commit().ok())
+            .map(|c| c.id().to_string())
+            .ok_or_else(|| {
+                Diagnostic::error(
+                    "usage/no-commit",
+                    format!("cannot tell which commit `{}` is from: it is not in a git repository with commits", intent_path.display()),
+                )
+                .help("pass --source-sha (and --image-tag), or run inside the application's git checkout")
+            })?,
+    };
+    let repository = declared_repo
+        .map(str::to_string)
+        .or_else(|| {
+            repo.as_ref()
+                .and_then(|r| r.find_remote("origin").ok())
+                .and_then(|o| o.url().ok().map(redact_url))
+        })
+        .or_else(|| {
+            let server = std::env::var("GITHUB_SERVER_URL").ok()?;
+            let name = std::env::var("GITHUB_REPOSITORY").ok()?;
+            Some(format!("{server}/{name}"))
+        })
+        .unwrap_or_else(|| "unknown".to_string());
+    let image_tag = pins.image_tag.clone().unwrap_or_else(|| sha.clone());
+    Ok(Source {
+        repository,
+        sha,
+        image_tag,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_never_leave_a_url() {
+        assert_eq!(
+            redact_url("https://x-access-token:ghp_secret@github.com/acme/a.git"),
+            "https://github.com/acme/a.git"
+        );
+        assert_eq!(
+            redact_url("https://github.com/acme/a"),
+            "https://github.com/acme/a"
+        );
+        assert_eq!(
+            redact_url("git@github.com:acme/a.git"),
+            "github.com:acme/a.git"
+        );
+    }
+}

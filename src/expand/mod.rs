@@ -1,0 +1,845 @@
+//! Stage 5, expand: blueprints (minijinja templates, embedded or from an override folder)
+//! turn the resolved model into files. Templates are compiled once; services render in
+//! parallel; every output is re-parsed before it is accepted. Pure: reads no files after load.
+
+pub mod check;
+pub mod escape;
+
+use crate::diag::{Diagnostic, Span};
+use crate::load::{self, Document};
+use crate::resolve::Service;
+use crate::source::{SourceFile, SourceMap};
+use crate::validate::Capabilities;
+use crate::validate::schema::embedded_blueprints;
+use check::Format;
+use minijinja::{Environment, UndefinedBehavior, Value as JValue};
+use rayon::prelude::*;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Which part of the model an output is rendered for, and so how often.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// Once per organisation environment (controller entry points). Owned by the organisation.
+    Environment,
+    /// Once per service (pipelines).
+    Service,
+    /// Once per service and environment (Kubernetes objects).
+    Deployment,
+    /// Once per resource, service and environment (Terraform, credentials).
+    Resource,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    Workload(String),
+    Resource(String),
+    /// Applied when its `when` expression (org context) is true, or always.
+    Addon(Option<String>),
+}
+
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub template: String,
+    pub scope: Scope,
+    /// Compiled template names for the path and the condition.
+    path_tpl: String,
+    when_tpl: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Blueprint {
+    pub name: String,
+    pub description: String,
+    pub role: Role,
+    pub outputs: Vec<Output>,
+    /// Display path of blueprint.yaml.
+    pub manifest: String,
+    pub builtin: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    #[serde(default)]
+    description: String,
+    workload: Option<String>,
+    resource: Option<String>,
+    when: Option<String>,
+    outputs: Vec<RawOutput>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOutput {
+    template: String,
+    path: String,
+    scope: Option<Scope>,
+    when: Option<String>,
+}
+
+/// Who owns a generated file: one service, or the organisation (shared entry points).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Owner {
+    Org,
+    Service(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedFile {
+    pub content: String,
+    pub owner: Owner,
+}
+
+/// The rendered deploy tree: relative path -> file. A BTreeMap, so iteration is sorted.
+pub type Tree = BTreeMap<String, RenderedFile>;
+
+/// All blueprints of a run, with their templates compiled into one environment.
+pub struct BlueprintSet {
+    env: Environment<'static>,
+    pub blueprints: Vec<Blueprint>,
+    /// Template name -> display path (for diagnostics).
+    display: BTreeMap<String, String>,
+    sources: SourceMap,
+}
+
+impl BlueprintSet {
+    /// Loads the built-in blueprints, then an organisation's folder: a blueprint folder there
+    /// replaces the built-in one of the same name; `_common/` files replace file by file.
+    pub fn load(
+        override_dir: Option<&Path>,
+        sources: &SourceMap,
+    ) -> Result<BlueprintSet, Vec<Diagnostic>> {
+        let mut files: BTreeMap<String, (String, String)> = embedded_blueprints()
+            .iter()
+            .map(|(p, t)| {
+                (
+                    p.to_string(),
+                    (format!("(built-in) blueprints/{p}"), t.to_string()),
+                )
+            })
+            .collect();
+        let mut builtin: BTreeMap<String, bool> = BTreeMap::new();
+        let mut diags = Vec::new();
+        if let Some(dir) = override_dir {
+            if !dir.is_dir() {
+                return Err(vec![
+                    Diagnostic::error(
+                        "blueprint/no-folder",
+                        format!("blueprints folder `{}` does not exist", dir.display()),
+                    )
+                    .help(
+                        "pass --blueprints with a folder that holds one sub-folder per blueprint",
+                    ),
+                ]);
+            }
+            let mut found: BTreeMap<String, (String, String)> = BTreeMap::new();
+            for entry in walkdir::WalkDir::new(dir)
+                .follow_links(false)
+                .sort_by_file_name()
+            {
+                let entry = match entry {
+                    Ok(e) => e,
+                    Err(e) => {
+                        diags.push(Diagnostic::error(
+                            "blueprint/unreadable",
+                            format!("cannot read blueprints folder: {e}"),
+                        ));
+                        continue;
+                    }
+                };
+                if !entry.file_type().is_file() {
+                    continue;
+                }
+                let rel = entry.path().strip_prefix(dir).unwrap_or(entry.path());
+                let rel = rel.to_string_lossy().replace('\\', "/");
+                if rel.starts_with('.') || rel.ends_with(".md") {
+                    continue;
+                }
+                let display = entry.path().display().to_string();
+                match load::read_source(entry.path(), &display) {
+                    Ok(src) => {
+                        found.insert(rel, (display, src.text.to_string()));
+                    }
+                    Err(d) => diags.push(d),
+                }
+            }
+            let replaced: Vec<String> = found
+                .keys()
+                .filter_map(|p| p.split_once('/').map(|(f, _)| f.to_string()))
+                .filter(|f| f != "_common")
+                .collect();
+            files.retain(|p, _| !replaced.iter().any(|f| p.starts_with(&format!("{f}/"))));
+            for f in &replaced {
+                builtin.insert(f.clone(), false);
+            }
+            files.extend(found);
+        }
+
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        // Debug info would print every context value (secrets included) with an error.
+        env.set_debug(false);
+        env.set_auto_reload(false);
+        env.set_recursion_limit(64);
+        let mut syntax = minijinja::syntax::SyntaxConfig::builder();
+        syntax.keep_trailing_newline(true);
+        env.set_syntax(syntax.build().expect("default syntax is valid"));
+        env.set_auto_escape_callback(escape::mode_for);
+        env.set_formatter(|out, state, value| escape::formatter(out, state, value));
+        env.add_filter("yaml", escape::yaml_filter);
+        env.add_filter("hcl", escape::hcl_filter);
+
+        let mut display = BTreeMap::new();
+        let mut manifests = Vec::new();
+        for (name, (shown, text)) in &files {
+            display.insert(name.clone(), shown.clone());
+            sources.add(SourceFile::new(shown, text.clone()));
+            if name.ends_with("/blueprint.yaml") && name.matches('/').count() == 1 {
+                manifests.push((name.clone(), shown.clone(), text.clone()));
+                continue;
+            }
+            if let Err(e) = env.add_template_owned(name.clone(), text.clone()) {
+                diags.push(template_error(&e, &display, None));
+            }
+        }
+
+        let mut blueprints = Vec::new();
+        for (name, shown, text) in manifests {
+            let folder = name.split('/').next().unwrap_or_default().to_string();
+            let file = SourceFile::new(&shown, text);
+            match parse_manifest(&folder, &file, &files, &mut env) {
+                Ok(mut bp) => {
+                    bp.builtin = builtin.get(&folder).copied().unwrap_or(true);
+                    blueprints.push(bp);
+                }
+                Err(mut d) => diags.append(&mut d),
+            }
+        }
+        // Two blueprints for the same kind or resource type would make the choice arbitrary.
+        let mut claimed: BTreeMap<String, &str> = BTreeMap::new();
+        for bp in &blueprints {
+            let key = match &bp.role {
+                Role::Workload(k) => format!("workload `{k}`"),
+                Role::Resource(t) => format!("resource type `{t}`"),
+                Role::Addon(_) => continue,
+            };
+            if let Some(first) = claimed.insert(key.clone(), &bp.name) {
+                diags.push(
+                    Diagnostic::error("blueprint/conflict", format!("blueprints `{first}` and `{}` both serve {key}", bp.name))
+                        .in_file(&bp.manifest)
+                        .help("keep one of them; a service picks another workload blueprint with `spec.blueprint`"),
+                );
+            }
+        }
+        if !diags.is_empty() {
+            return Err(diags);
+        }
+        Ok(BlueprintSet {
+            env,
+            blueprints,
+            display,
+            sources: sources.clone(),
+        })
+    }
+
+    pub fn capabilities(&self) -> Capabilities {
+        let mut caps = Capabilities::default();
+        for bp in &self.blueprints {
+            match &bp.role {
+                Role::Workload(k) => caps.workloads.push((k.clone(), bp.name.clone())),
+                Role::Resource(t) => caps.resource_types.push(t.clone()),
+                Role::Addon(_) => {}
+            }
+        }
+        caps
+    }
+
+    fn workload_for(&self, svc: &Service) -> Option<&Blueprint> {
+        self.blueprints
+            .iter()
+            .find(|b| match (&svc.blueprint, &b.role) {
+                (Some(name), Role::Workload(_)) => &b.name == name,
+                (None, Role::Workload(k)) => k == &svc.kind,
+                _ => false,
+            })
+    }
+
+    fn test(&self, tpl: &str, ctx: &JValue) -> Result<bool, minijinja::Error> {
+        Ok(self.env.get_template(tpl)?.render(ctx)?.trim() == "1")
+    }
+
+    /// Renders one output for one context, with its path; None when `when` is false.
+    fn render_one(
+        &self,
+        bp: &Blueprint,
+        out: &Output,
+        ctx: &JValue,
+        what: &str,
+        feed: &Feed,
+    ) -> Result<Option<(String, String)>, Diagnostic> {
+        let err = |e: minijinja::Error| {
+            template_error(&e, &self.display, Some(feed)).note(format!(
+                "while rendering blueprint `{}` for {what}",
+                bp.name
+            ))
+        };
+        if let Some(w) = &out.when_tpl {
+            if !self.test(w, ctx).map_err(err)? {
+                return Ok(None);
+            }
+        }
+        let path = self
+            .env
+            .get_template(&out.path_tpl)
+            .and_then(|t| t.render(ctx))
+            .map_err(err)?;
+        let path = path.trim().to_string();
+        if let Err(why) = check_output_path(&path) {
+            return Err(Diagnostic::error(
+                "blueprint/bad-path",
+                format!(
+                    "blueprint `{}` renders output path `{path}`: {why}",
+                    bp.name
+                ),
+            )
+            .in_file(&bp.manifest)
+            .note(format!("while rendering for {what}")));
+        }
+        let text = self
+            .env
+            .get_template(&out.template)
+            .and_then(|t| t.render(ctx))
+            .map_err(err)?;
+        Ok(Some((path, text)))
+    }
+
+    /// Renders every service (in parallel) and every environment entry point.
+    pub fn expand(
+        &self,
+        services: &[Service],
+        feeds: &[Feed],
+        org_ctx: &Value,
+        env_services: &[(Value, Vec<String>)],
+    ) -> (Tree, Vec<Diagnostic>) {
+        let version = json!({"version": env!("CARGO_PKG_VERSION")});
+        let org_only = JValue::from(minijinja::value::Serde(
+            json!({"org": org_ctx, "pctl": version}),
+        ));
+        let mut diags = Vec::new();
+        let addons: Vec<&Blueprint> = self
+            .blueprints
+            .iter()
+            .filter(|b| match &b.role {
+                Role::Addon(None) => true,
+                Role::Addon(Some(w)) => match self.test(w, &org_only) {
+                    Ok(yes) => yes,
+                    Err(e) => {
+                        diags.push(template_error(&e, &self.display, None));
+                        false
+                    }
+                },
+                _ => false,
+            })
+            .collect();
+
+        // Per-service outputs, in parallel; results come back in input order.
+        let per_service: Vec<(Vec<(String, String)>, Vec<Diagnostic>)> = services
+            .par_iter()
+            .zip(feeds.par_iter())
+            .map(|(svc, feed)| self.expand_service(svc, feed, &addons, &version))
+            .collect();
+
+        let mut tree = Tree::new();
+        let add = |tree: &mut Tree,
+                   diags: &mut Vec<Diagnostic>,
+                   path: String,
+                   content: String,
+                   owner: Owner| {
+            if let Some(prev) = tree.get(&path) {
+                diags.push(
+                    Diagnostic::error(
+                        "render/path-conflict",
+                        format!(
+                            "`{path}` would be generated twice (by {} and {})",
+                            describe_owner(&prev.owner),
+                            describe_owner(&owner)
+                        ),
+                    )
+                    .help("service names and blueprint output paths must not collide"),
+                );
+                return;
+            }
+            tree.insert(path, RenderedFile { content, owner });
+        };
+        for (svc, (files, mut d)) in services.iter().zip(per_service) {
+            diags.append(&mut d);
+            for (path, content) in files {
+                add(
+                    &mut tree,
+                    &mut diags,
+                    path,
+                    content,
+                    Owner::Service(svc.name.clone()),
+                );
+            }
+        }
+
+        // Organisation-owned outputs, once per environment.
+        for (env_ctx, names) in env_services {
+            let ctx = JValue::from(minijinja::value::Serde(
+                json!({"org": org_ctx, "env": env_ctx, "services": names, "pctl": version}),
+            ));
+            let what = format!(
+                "environment `{}`",
+                env_ctx["name"].as_str().unwrap_or_default()
+            );
+            for bp in &addons {
+                for out in bp.outputs.iter().filter(|o| o.scope == Scope::Environment) {
+                    match self.render_one(bp, out, &ctx, &what, &Feed::default()) {
+                        Ok(Some((path, text))) => {
+                            let header = format!(
+                                "generated by pctl from organisation config ({}) — do not edit",
+                                org_ctx["name"].as_str().unwrap_or_default()
+                            );
+                            match finish(&path, text, &header, &self.sources) {
+                                Ok(content) => {
+                                    add(&mut tree, &mut diags, path, content, Owner::Org)
+                                }
+                                Err(mut d) => diags.append(&mut d),
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(d) => diags.push(d),
+                    }
+                }
+            }
+        }
+        add_kustomizations(&mut tree);
+        (tree, diags)
+    }
+
+    fn expand_service(
+        &self,
+        svc: &Service,
+        feed: &Feed,
+        addons: &[&Blueprint],
+        version: &Value,
+    ) -> (Vec<(String, String)>, Vec<Diagnostic>) {
+        let mut files = Vec::new();
+        let mut diags = Vec::new();
+        let header = format!(
+            "generated by pctl from {}@{} — do not edit",
+            one_line(&svc.source.repository),
+            one_line(&svc.source.sha)
+        );
+        let mut emit = |r: Result<Option<(String, String)>, Diagnostic>,
+                        diags: &mut Vec<Diagnostic>| match r {
+            Ok(Some((path, text))) => match finish(&path, text, &header, &self.sources) {
+                Ok(content) => files.push((path, content)),
+                Err(mut d) => diags.append(&mut d),
+            },
+            Ok(None) => {}
+            Err(d) => diags.push(d),
+        };
+        let Some(workload) = self.workload_for(svc) else {
+            // Reported by validation (unknown blueprint / kind); nothing to render.
+            return (files, diags);
+        };
+        let mut chosen: Vec<&Blueprint> = vec![workload];
+        chosen.extend(addons.iter().copied());
+        let with_version = |mut m: Map<String, Value>| {
+            m.insert("pctl".into(), version.clone());
+            m
+        };
+        let svc_ctx = JValue::from(minijinja::value::Serde(with_version(svc.context.clone())));
+        let what = format!("service `{}`", svc.name);
+        for bp in &chosen {
+            for out in bp.outputs.iter().filter(|o| o.scope == Scope::Service) {
+                emit(self.render_one(bp, out, &svc_ctx, &what, feed), &mut diags);
+            }
+        }
+        for dep in &svc.deployments {
+            let base = with_version(dep.context.clone());
+            let ctx = JValue::from(minijinja::value::Serde(&base));
+            let what = format!("service `{}` in environment `{}`", svc.name, dep.env);
+            let feed = feed.for_env(&dep.env);
+            for bp in &chosen {
+                for out in bp.outputs.iter().filter(|o| o.scope == Scope::Deployment) {
+                    emit(self.render_one(bp, out, &ctx, &what, &feed), &mut diags);
+                }
+            }
+            for res in &dep.resources {
+                let rtype = res["type"].as_str().unwrap_or_default();
+                let rname = res["name"].as_str().unwrap_or_default();
+                let mut m = base.clone();
+                m.insert("resource".into(), res.clone());
+                let ctx = JValue::from(minijinja::value::Serde(&m));
+                let what = format!(
+                    "resource `{rname}` of service `{}` in environment `{}`",
+                    svc.name, dep.env
+                );
+                let feed = feed.for_resource(rname);
+                for bp in self
+                    .blueprints
+                    .iter()
+                    .filter(|b| b.role == Role::Resource(rtype.to_string()))
+                {
+                    for out in bp.outputs.iter().filter(|o| o.scope == Scope::Resource) {
+                        emit(self.render_one(bp, out, &ctx, &what, &feed), &mut diags);
+                    }
+                }
+                for bp in addons {
+                    for out in bp.outputs.iter().filter(|o| o.scope == Scope::Resource) {
+                        emit(self.render_one(bp, out, &ctx, &what, &feed), &mut diags);
+                    }
+                }
+            }
+        }
+        (files, diags)
+    }
+}
+
+fn describe_owner(o: &Owner) -> String {
+    match o {
+        Owner::Org => "the organisation config".into(),
+        Owner::Service(s) => format!("service `{s}`"),
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// Adds the header, normalises the ending and re-parses the file.
+fn finish(
+    path: &str,
+    text: String,
+    header: &str,
+    sources: &SourceMap,
+) -> Result<String, Vec<Diagnostic>> {
+    let format = Format::of(path);
+    let mut body = text.trim_start_matches('\n').to_string();
+    // Trailing whitespace on lines and a missing final newline are noise in diffs (and yamllint
+    // errors): templates need not be careful about them.
+    body = body
+        .lines()
+        .map(str::trim_end)
+        .collect::<Vec<_>>()
+        .join("\n");
+    while body.ends_with("\n\n") {
+        body.pop();
+    }
+    if !body.ends_with('\n') {
+        body.push('\n');
+    }
+    let content = match format.header(header) {
+        Some(h) => h + &body,
+        None => body,
+    };
+    let manifest = path.starts_with("apps/") || path.starts_with("clusters/");
+    let d = check::check(path, &content, manifest, sources);
+    if d.is_empty() { Ok(content) } else { Err(d) }
+}
+
+/// Each `apps/<env>/<service>/` folder gets a kustomization.yaml listing its objects, so Argo CD
+/// and Flux read the folder the same way.
+fn add_kustomizations(tree: &mut Tree) {
+    let mut folders: BTreeMap<String, (Vec<String>, Owner, String)> = BTreeMap::new();
+    for (path, f) in tree.iter() {
+        let parts: Vec<&str> = path.split('/').collect();
+        if parts.len() == 4 && parts[0] == "apps" && parts[3] != "kustomization.yaml" {
+            let dir = parts[..3].join("/");
+            let header = f
+                .content
+                .lines()
+                .next()
+                .filter(|l| l.starts_with("# "))
+                .unwrap_or("")
+                .to_string();
+            folders
+                .entry(dir)
+                .or_insert_with(|| (Vec::new(), f.owner.clone(), header))
+                .0
+                .push(parts[3].to_string());
+        }
+    }
+    for (dir, (files, owner, header)) in folders {
+        let mut s = String::new();
+        if !header.is_empty() {
+            s.push_str(&header);
+            s.push('\n');
+        }
+        s.push_str(
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n",
+        );
+        for f in files {
+            s.push_str(&format!("  - {}\n", escape::yaml_string(&f)));
+        }
+        tree.entry(format!("{dir}/kustomization.yaml"))
+            .or_insert(RenderedFile { content: s, owner });
+    }
+}
+
+fn check_output_path(p: &str) -> Result<(), &'static str> {
+    if p.is_empty() {
+        return Err("the path is empty");
+    }
+    if p.starts_with('/') || p.contains('\\') || p.contains(':') {
+        return Err("paths must be relative, with `/` separators");
+    }
+    if p.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
+        return Err("paths must not contain empty, `.` or `..` segments");
+    }
+    if p.starts_with(".pctl/") || p.starts_with(".git/") {
+        return Err("`.pctl/` and `.git/` are reserved");
+    }
+    if p.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err("paths must not contain spaces or control characters");
+    }
+    Ok(())
+}
+
+fn parse_manifest(
+    folder: &str,
+    file: &SourceFile,
+    files: &BTreeMap<String, (String, String)>,
+    env: &mut Environment<'static>,
+) -> Result<Blueprint, Vec<Diagnostic>> {
+    let doc: Document = load::parse(file, load::Options::default())?;
+    let raw: RawManifest = serde_json::from_value(doc.value.clone()).map_err(|e| {
+        vec![Diagnostic::error("blueprint/manifest", format!("invalid blueprint manifest: {e}"))
+            .in_file(&file.name)
+            .help("a manifest has `description`, one of `workload`/`resource`/`when`, and `outputs` with `template`, `path`, optional `scope` and `when`")]
+    })?;
+    let role = match (&raw.workload, &raw.resource) {
+        (Some(k), None) => Role::Workload(k.clone()),
+        (None, Some(t)) => Role::Resource(t.clone()),
+        (None, None) => Role::Addon(None),
+        (Some(_), Some(_)) => {
+            return Err(vec![
+                Diagnostic::error(
+                    "blueprint/manifest",
+                    "a blueprint serves either a `workload` kind or a `resource` type, not both",
+                )
+                .in_file(&file.name)
+                .at(doc.spans.locate_key(file, "/resource")),
+            ]);
+        }
+    };
+    let mut diags = Vec::new();
+    let role = match (role, &raw.when) {
+        (Role::Addon(_), Some(w)) => {
+            let name = format!("{folder}/blueprint.yaml#when");
+            if let Err(e) =
+                env.add_template_owned(name.clone(), format!("{{% if {w} %}}1{{% endif %}}"))
+            {
+                diags.push(expr_error(&e, file, &doc, "/when"));
+            }
+            Role::Addon(Some(name))
+        }
+        (Role::Addon(_), None) => Role::Addon(None),
+        (r, Some(_)) => {
+            diags.push(Diagnostic::error("blueprint/manifest", "`when` at the top level is only for add-on blueprints (neither `workload` nor `resource`)")
+                .in_file(&file.name)
+                .at(doc.spans.locate_key(file, "/when")));
+            r
+        }
+        (r, None) => r,
+    };
+    let mut outputs = Vec::new();
+    for (i, o) in raw.outputs.iter().enumerate() {
+        let template = if o.template.contains('/') {
+            o.template.clone()
+        } else {
+            format!("{folder}/{}", o.template)
+        };
+        if !files.contains_key(&template) {
+            diags.push(Diagnostic::error("blueprint/missing-template", format!("template `{template}` does not exist"))
+                .in_file(&file.name)
+                .at(doc.spans.locate(file, &format!("/outputs/{i}/template")))
+                .help("a name without `/` is relative to the blueprint's folder; with `/`, relative to the blueprints root"));
+            continue;
+        }
+        let scope = o.scope.unwrap_or(match role {
+            Role::Resource(_) => Scope::Resource,
+            _ => Scope::Deployment,
+        });
+        if scope == Scope::Environment && !matches!(role, Role::Addon(_)) {
+            diags.push(
+                Diagnostic::error(
+                    "blueprint/manifest",
+                    "`scope: environment` outputs belong to add-on blueprints",
+                )
+                .in_file(&file.name)
+                .at(doc.spans.locate(file, &format!("/outputs/{i}/scope"))),
+            );
+        }
+        let path_tpl = format!("{folder}/blueprint.yaml#outputs[{i}].path");
+        if let Err(e) = env.add_template_owned(path_tpl.clone(), o.path.clone()) {
+            diags.push(expr_error(&e, file, &doc, &format!("/outputs/{i}/path")));
+        }
+        let when_tpl = o.when.as_ref().map(|w| {
+            let name = format!("{folder}/blueprint.yaml#outputs[{i}].when");
+            if let Err(e) =
+                env.add_template_owned(name.clone(), format!("{{% if {w} %}}1{{% endif %}}"))
+            {
+                diags.push(expr_error(&e, file, &doc, &format!("/outputs/{i}/when")));
+            }
+            name
+        });
+        outputs.push(Output {
+            template,
+            scope,
+            path_tpl,
+            when_tpl,
+        });
+    }
+    if !diags.is_empty() {
+        return Err(diags);
+    }
+    Ok(Blueprint {
+        name: folder.to_string(),
+        description: raw.description,
+        role,
+        outputs,
+        manifest: file.name.clone(),
+        builtin: true,
+    })
+}
+
+fn expr_error(
+    e: &minijinja::Error,
+    file: &SourceFile,
+    doc: &Document,
+    pointer: &str,
+) -> Diagnostic {
+    Diagnostic::error(
+        "blueprint/syntax",
+        format!(
+            "invalid expression: {}",
+            e.detail().unwrap_or("syntax error")
+        ),
+    )
+    .in_file(&file.name)
+    .at(doc.spans.locate(file, pointer))
+}
+
+/// Where, in platform.yaml, the values a template reads come from (best effort): used to point
+/// a template error at the field that fed it.
+#[derive(Debug, Clone, Default)]
+pub struct Feed {
+    pub file: Option<SourceFile>,
+    pub doc: Option<std::sync::Arc<Document>>,
+    env: Option<String>,
+    resource: Option<String>,
+}
+
+impl Feed {
+    pub fn new(file: SourceFile, doc: std::sync::Arc<Document>) -> Feed {
+        Feed {
+            file: Some(file),
+            doc: Some(doc),
+            env: None,
+            resource: None,
+        }
+    }
+    fn for_env(&self, env: &str) -> Feed {
+        Feed {
+            env: Some(env.to_string()),
+            ..self.clone()
+        }
+    }
+    fn for_resource(&self, r: &str) -> Feed {
+        Feed {
+            resource: Some(r.to_string()),
+            ..self.clone()
+        }
+    }
+
+    /// `service.health.liveness` -> `/spec/health/liveness`, located in the file.
+    fn locate(&self, expr: &str) -> Option<(String, Span, String)> {
+        let (file, doc) = (self.file.as_ref()?, self.doc.as_ref()?);
+        let path: Vec<&str> = expr
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+            .find(|s| s.contains('.'))?
+            .split('.')
+            .collect();
+        const META: &[&str] = &[
+            "name",
+            "owner",
+            "description",
+            "system",
+            "lifecycle",
+            "oncall",
+            "repository",
+            "runbook",
+            "tags",
+        ];
+        let pointer = match path.as_slice() {
+            ["service", f, rest @ ..] if META.contains(f) => {
+                format!("/metadata/{f}{}", suffix(rest))
+            }
+            ["service", "image_ref" | "image_tag", ..] => "/spec/image".to_string(),
+            ["service", f, rest @ ..] => format!("/spec/{f}{}", suffix(rest)),
+            ["deployment", f, rest @ ..] => format!(
+                "/spec/environments/{}/{f}{}",
+                self.env.as_deref()?,
+                suffix(rest)
+            ),
+            ["resource", f, rest @ ..] => format!(
+                "/spec/resources/{}/{f}{}",
+                self.resource.as_deref()?,
+                suffix(rest)
+            ),
+            _ => return None,
+        };
+        let span = doc.spans.locate(file, &pointer)?;
+        Some((
+            file.name.clone(),
+            span,
+            crate::diag::pointer_to_path(&pointer),
+        ))
+    }
+}
+
+fn suffix(rest: &[&str]) -> String {
+    rest.iter().map(|s| format!("/{s}")).collect()
+}
+
+fn template_error(
+    e: &minijinja::Error,
+    display: &BTreeMap<String, String>,
+    feed: Option<&Feed>,
+) -> Diagnostic {
+    let name = e.name().unwrap_or("template");
+    let shown = display
+        .get(name.split('#').next().unwrap_or(name))
+        .cloned()
+        .unwrap_or_else(|| name.to_string());
+    let detail = e.detail().map(|d| format!(": {d}")).unwrap_or_default();
+    let mut d =
+        Diagnostic::error("blueprint/template", format!("{}{detail}", e.kind())).in_file(&shown);
+    if let (Some(src), Some(range)) = (e.template_source(), e.range()) {
+        if !name.contains('#') {
+            let f = SourceFile::new(&shown, src.to_string());
+            let s = f.span_at_byte(range.start);
+            d = d.at(Some(Span {
+                end: range.end.max(s.start),
+                ..s
+            }));
+            if let Some((file, span, path)) = feed.and_then(|f| f.locate(&src[range.clone()])) {
+                d = d.label(file, span, format!("`{path}` feeds this value"));
+            }
+        }
+    } else if let Some(line) = e.line() {
+        let f = SourceFile::new(&shown, e.template_source().unwrap_or_default().to_string());
+        d = d.at(Some(f.span(line, 0, 0)));
+    }
+    d
+}

@@ -1,0 +1,16 @@
+//! pctl: a GitOps intent compiler. The pipeline, one module per stage:
+//! discover -> load -> validate -> resolve -> expand -> plan -> (publish) -> report.
+//! `compile` is the pure core that chains validate's output through resolve, expand and plan.
+
+pub mod cli;
+pub mod compile;
+pub mod diag;
+pub mod discover;
+pub mod expand;
+pub mod load;
+pub mod model;
+pub mod plan;
+pub mod report;
+pub mod resolve;
+pub mod source;
+pub mod validate;

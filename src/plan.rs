@@ -1,0 +1,181 @@
+//! Stage 6, plan: what pctl owns in a deploy tree (the `.pctl/` records), and what must change
+//! in a folder to make it equal to a rendered tree. Writing happens only after the whole plan
+//! is known, file by file through a temporary name, and touches only what changed.
+
+use crate::diag::Diagnostic;
+use crate::expand::{Owner, RenderedFile, Tree};
+use crate::resolve::Service;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::Path;
+
+pub const STATE_DIR: &str = ".pctl";
+
+pub fn sha256(text: &str) -> String {
+    let digest = Sha256::digest(text.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Adds one record per service (`.pctl/services/<name>.json`) and one for the organisation's
+/// files: path -> content hash, plus where the content came from. A publish uses them to know
+/// which files are pctl's, and whether someone edited one by hand.
+pub fn add_state(tree: &mut Tree, services: &[Service]) {
+    let mut by_owner: BTreeMap<Owner, BTreeMap<String, String>> = BTreeMap::new();
+    for (path, f) in tree.iter() {
+        by_owner
+            .entry(f.owner.clone())
+            .or_default()
+            .insert(path.clone(), sha256(&f.content));
+    }
+    let version = env!("CARGO_PKG_VERSION");
+    for (owner, files) in by_owner {
+        let (path, record) = match &owner {
+            Owner::Org => (
+                format!("{STATE_DIR}/organisation.json"),
+                serde_json::json!({"owner": "organisation", "pctl_version": version, "files": files}),
+            ),
+            Owner::Service(name) => {
+                let svc = services.iter().find(|s| &s.name == name);
+                let envs: Vec<&str> = svc
+                    .map(|s| s.deployments.iter().map(|d| d.env.as_str()).collect())
+                    .unwrap_or_default();
+                (
+                    format!("{STATE_DIR}/services/{name}.json"),
+                    serde_json::json!({
+                        "service": name,
+                        "source": svc.map(|s| serde_json::json!({"repository": s.source.repository, "sha": s.source.sha})),
+                        "environments": envs,
+                        "pctl_version": version,
+                        "files": files,
+                    }),
+                )
+            }
+        };
+        let mut content = serde_json::to_string_pretty(&record).expect("json");
+        content.push('\n');
+        tree.insert(path, RenderedFile { content, owner });
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Action {
+    Add,
+    Change,
+    Delete,
+}
+
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub changes: BTreeMap<String, Action>,
+    pub unchanged: usize,
+}
+
+impl Plan {
+    pub fn count(&self, a: Action) -> usize {
+        self.changes.values().filter(|x| **x == a).count()
+    }
+}
+
+/// Paths recorded in a folder's `.pctl/` state: everything pctl generated there before.
+fn recorded_paths(dir: &Path) -> BTreeSet<String> {
+    let mut paths = BTreeSet::new();
+    let state = dir.join(STATE_DIR);
+    for entry in walkdir::WalkDir::new(&state)
+        .follow_links(false)
+        .into_iter()
+        .flatten()
+    {
+        if !entry.file_type().is_file() || entry.path().extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        if let Ok(rel) = entry.path().strip_prefix(dir) {
+            paths.insert(rel.to_string_lossy().replace('\\', "/"));
+        }
+        let Ok(text) = std::fs::read_to_string(entry.path()) else {
+            continue;
+        };
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
+            if let Some(files) = v.get("files").and_then(|f| f.as_object()) {
+                paths.extend(files.keys().cloned());
+            }
+        }
+    }
+    paths
+}
+
+/// Compares a rendered tree with a folder. Refuses a non-empty folder pctl did not write, so a
+/// mistyped `--out` can never delete or overwrite someone's files.
+pub fn plan_dir(dir: &Path, tree: &Tree) -> Result<Plan, Diagnostic> {
+    let mut plan = Plan::default();
+    if dir.exists() {
+        if !dir.is_dir() {
+            return Err(Diagnostic::error(
+                "out/not-a-folder",
+                format!("`{}` exists and is not a folder", dir.display()),
+            ));
+        }
+        let empty = std::fs::read_dir(dir)
+            .map(|mut r| r.next().is_none())
+            .unwrap_or(false);
+        if !empty && !dir.join(STATE_DIR).is_dir() {
+            return Err(Diagnostic::error(
+                "out/not-pctl",
+                format!("`{}` is not empty and was not written by pctl (it has no {STATE_DIR}/ folder)", dir.display()),
+            )
+            .help("render into a new or empty folder; to update a deploy repository use `pctl publish`"));
+        }
+    }
+    let previous = recorded_paths(dir);
+    for (path, f) in tree {
+        match std::fs::read(dir.join(path)) {
+            Ok(bytes) if bytes == f.content.as_bytes() => plan.unchanged += 1,
+            Ok(_) => {
+                plan.changes.insert(path.clone(), Action::Change);
+            }
+            Err(_) => {
+                plan.changes.insert(path.clone(), Action::Add);
+            }
+        }
+    }
+    for path in previous {
+        if !tree.contains_key(&path) && dir.join(&path).is_file() {
+            plan.changes.insert(path, Action::Delete);
+        }
+    }
+    Ok(plan)
+}
+
+/// Applies a plan: writes added and changed files (temporary file + rename, so no file is ever
+/// half-written) and deletes files pctl generated that are no longer rendered.
+pub fn apply(dir: &Path, tree: &Tree, plan: &Plan) -> anyhow::Result<()> {
+    use anyhow::Context;
+    for (path, action) in &plan.changes {
+        let target = dir.join(path);
+        match action {
+            Action::Add | Action::Change => {
+                let parent = target.parent().expect("relative paths have a parent");
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("creating {}", parent.display()))?;
+                let mut tmp = tempfile::NamedTempFile::new_in(parent)
+                    .with_context(|| format!("writing in {}", parent.display()))?;
+                tmp.write_all(tree[path].content.as_bytes())?;
+                tmp.persist(&target)
+                    .with_context(|| format!("writing {}", target.display()))?;
+            }
+            Action::Delete => {
+                std::fs::remove_file(&target)
+                    .with_context(|| format!("deleting {}", target.display()))?;
+                // Remove folders left empty, up to the output root.
+                let mut p = target.parent();
+                while let Some(d) = p {
+                    if d == dir || std::fs::remove_dir(d).is_err() {
+                        break;
+                    }
+                    p = d.parent();
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,184 @@
+//! Stage 8, report: the one place diagnostics become text. Human (rustc-style snippets with a
+//! caret, via annotate-snippets), JSON for machines, GitHub workflow-command annotations.
+
+use crate::diag::{Diagnostic, Severity};
+use crate::source::SourceMap;
+use annotate_snippets::{AnnotationKind, Group, Level, Origin, Renderer, Snippet};
+use std::io::Write;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Source snippets with carets, for people.
+    Human,
+    /// One JSON document on stdout, for tools.
+    Json,
+    /// GitHub Actions annotations (`::error file=…,line=…,col=…::`) plus the human text.
+    Github,
+}
+
+fn level(s: Severity) -> Level<'static> {
+    match s {
+        Severity::Error => Level::ERROR,
+        Severity::Warning => Level::WARNING,
+        Severity::Note => Level::NOTE,
+    }
+}
+
+/// Renders one diagnostic as rustc-style text. `color`: with ANSI styles.
+pub fn human(d: &Diagnostic, sources: &SourceMap, color: bool) -> String {
+    let renderer = if color {
+        Renderer::styled()
+    } else {
+        Renderer::plain()
+    };
+    let title = level(d.severity)
+        .primary_title(d.message.as_str())
+        .id(d.code);
+    let mut group = Group::with_title(title);
+    let label = match (&d.expected, &d.found) {
+        (Some(e), _) => Some(format!("expected {e}")),
+        (None, Some(f)) => Some(format!("found {f}")),
+        (None, None) => None,
+    };
+    let source = d.file.as_deref().and_then(|f| sources.get(f));
+    let mut shown_found = d.expected.is_none();
+    match (&d.file, d.span, &source) {
+        (Some(file), Some(span), Some(src)) => {
+            let mut snippet = Snippet::source(src.text.as_ref())
+                .path(file.as_str())
+                .fold(true);
+            let mut ann = AnnotationKind::Primary.span(span.start..span.end.max(span.start));
+            if let Some(l) = &label {
+                ann = ann.label(l.clone());
+            }
+            snippet = snippet.annotation(ann);
+            for l in d.labels.iter().filter(|l| &l.file == file) {
+                snippet = snippet.annotation(
+                    AnnotationKind::Context
+                        .span(l.span.start..l.span.end)
+                        .label(l.message.as_str()),
+                );
+            }
+            group = group.element(snippet);
+        }
+        (Some(file), span, _) => {
+            let mut origin = Origin::path(file.as_str());
+            if let Some(s) = span {
+                origin = origin.line(s.line).char_column(s.column);
+            }
+            group = group.element(origin);
+            shown_found = false;
+        }
+        _ => shown_found = false,
+    }
+    for l in &d.labels {
+        if Some(&l.file) == d.file.as_ref() && source.is_some() {
+            continue;
+        }
+        match sources.get(&l.file) {
+            Some(src) => {
+                group = group.element(
+                    Snippet::source(src.text.to_string())
+                        .path(l.file.clone())
+                        .fold(true)
+                        .annotation(
+                            AnnotationKind::Context
+                                .span(l.span.start..l.span.end)
+                                .label(l.message.clone()),
+                        ),
+                );
+            }
+            None => {
+                group = group.element(Level::NOTE.message(format!(
+                    "{}:{}:{}: {}",
+                    l.file, l.span.line, l.span.column, l.message
+                )));
+            }
+        }
+    }
+    if let Some(p) = &d.path {
+        group = group.element(Level::NOTE.message(format!("at `{p}`")));
+    }
+    if let (Some(f), false) = (&d.found, shown_found) {
+        group = group.element(Level::NOTE.message(format!("found {f}")));
+    }
+    if let (Some(e), true) = (&d.expected, source.is_none() || d.span.is_none()) {
+        group = group.element(Level::NOTE.message(format!("expected {e}")));
+    }
+    if d.expected.is_some() && d.found.is_some() && source.is_some() && d.span.is_some() {
+        group = group.element(
+            Level::NOTE.message(format!("found {}", d.found.as_deref().unwrap_or_default())),
+        );
+    }
+    for n in &d.notes {
+        group = group.element(Level::NOTE.message(n.as_str()));
+    }
+    if let Some(h) = &d.help {
+        group = group.element(Level::HELP.message(h.as_str()));
+    }
+    renderer.render(&[group])
+}
+
+/// One `::error …::` line. Values are escaped as GitHub's toolkit does.
+pub fn github(d: &Diagnostic) -> String {
+    fn data(s: &str) -> String {
+        s.replace('%', "%25")
+            .replace('\r', "%0D")
+            .replace('\n', "%0A")
+    }
+    fn prop(s: &str) -> String {
+        data(s).replace(':', "%3A").replace(',', "%2C")
+    }
+    let cmd = match d.severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+        Severity::Note => "notice",
+    };
+    let mut props = Vec::new();
+    if let Some(f) = &d.file {
+        props.push(format!("file={}", prop(f)));
+    }
+    if let Some(s) = d.span {
+        props.push(format!("line={}", s.line));
+        props.push(format!("col={}", s.column));
+    }
+    props.push(format!("title={}", prop(&format!("pctl {}", d.code))));
+    let mut msg = d.message.clone();
+    if let Some(e) = &d.expected {
+        msg.push_str(&format!("\nexpected {e}"));
+    }
+    if let Some(f) = &d.found {
+        msg.push_str(&format!("\nfound {f}"));
+    }
+    if let Some(h) = &d.help {
+        msg.push_str(&format!("\nhelp: {h}"));
+    }
+    format!("::{cmd} {}::{}", props.join(","), data(&msg))
+}
+
+/// Writes diagnostics in the chosen format. Human text and annotations go to stderr and stdout
+/// respectively; JSON goes to stdout as one document together with `summary`.
+pub fn emit(diags: &[Diagnostic], sources: &SourceMap, format: Format, summary: serde_json::Value) {
+    let mut out = anstream::stdout();
+    let mut err = anstream::stderr();
+    let color = anstream::AutoStream::choice(&std::io::stderr()) != anstream::ColorChoice::Never;
+    match format {
+        Format::Json => {
+            let doc = serde_json::json!({"diagnostics": diags, "summary": summary});
+            let _ = writeln!(out, "{}", serde_json::to_string_pretty(&doc).expect("json"));
+        }
+        Format::Human | Format::Github => {
+            if format == Format::Github {
+                // Errors first: GitHub shows only the first 10 of each kind per step.
+                let mut sorted: Vec<&Diagnostic> = diags.iter().collect();
+                sorted.sort_by_key(|d| d.severity);
+                for d in sorted {
+                    let _ = writeln!(out, "{}", github(d));
+                }
+            }
+            for d in diags {
+                let _ = writeln!(err, "{}\n", human(d, sources, color));
+            }
+        }
+    }
+}

@@ -1,0 +1,868 @@
+//! Semantic checks: what a JSON Schema cannot say (names that must exist in the organisation,
+//! cross-field rules, cron expressions, durations, quantities). Each finding is located at the
+//! exact value in platform.yaml and carries a fix.
+
+use crate::diag::{Diagnostic, Span, did_you_mean, join_pointer, one_of};
+use crate::load::Document;
+use crate::model::{Compute, Intent, Org};
+use crate::source::SourceFile;
+
+/// What the loaded blueprints can build: checked against `kind`, `blueprint` and resource types.
+#[derive(Debug, Clone, Default)]
+pub struct Capabilities {
+    /// (kind, blueprint name) for workload blueprints.
+    pub workloads: Vec<(String, String)>,
+    /// Resource types that have a blueprint.
+    pub resource_types: Vec<String>,
+}
+
+struct Checker<'a> {
+    file: &'a SourceFile,
+    doc: &'a Document,
+    diags: Vec<Diagnostic>,
+}
+
+impl Checker<'_> {
+    fn at(&self, pointer: &str) -> Option<Span> {
+        self.doc.spans.locate(self.file, pointer)
+    }
+    fn key(&self, pointer: &str) -> Option<Span> {
+        self.doc.spans.locate_key(self.file, pointer)
+    }
+    fn push(&mut self, d: Diagnostic) {
+        self.diags.push(d);
+    }
+    fn error(&self, code: &'static str, msg: impl Into<String>, pointer: &str) -> Diagnostic {
+        Diagnostic::error(code, msg)
+            .in_file(&self.file.name)
+            .at(self.at(pointer))
+            .pointer(pointer)
+    }
+    fn error_key(&self, code: &'static str, msg: impl Into<String>, pointer: &str) -> Diagnostic {
+        Diagnostic::error(code, msg)
+            .in_file(&self.file.name)
+            .at(self.key(pointer))
+            .pointer(pointer)
+    }
+    fn exists(&self, pointer: &str) -> bool {
+        self.doc.spans.get(pointer).is_some()
+    }
+}
+
+pub fn check_intent(
+    file: &SourceFile,
+    doc: &Document,
+    intent: &Intent,
+    org: &Org,
+    caps: &Capabilities,
+) -> Vec<Diagnostic> {
+    let mut c = Checker {
+        file,
+        doc,
+        diags: Vec::new(),
+    };
+    let spec = &intent.spec;
+    let kind = intent.kind.as_str();
+
+    // Owner must be a declared team.
+    let teams: Vec<&str> = org.spec.teams.iter().map(|t| t.name.as_str()).collect();
+    let owner = &intent.metadata.owner;
+    if !owner.is_empty() && !teams.is_empty() && !teams.contains(&owner.as_str()) {
+        let mut d = c
+            .error(
+                "semantic/unknown-team",
+                format!("owner `{owner}` is not a team of the organisation"),
+                "/metadata/owner",
+            )
+            .found(format!("`{owner}`"))
+            .expected(format!(
+                "a team declared in the organisation config: {}",
+                one_of(&teams)
+            ));
+        d = match did_you_mean(owner, teams.iter().copied()) {
+            Some(s) => d.help(format!("did you mean `{s}`?")),
+            None => d.help(
+                "ask the platform team to add your team to pctl-org.yaml, or use an existing one",
+            ),
+        };
+        c.push(d);
+    }
+
+    // Workload blueprint: by kind, or the one named in spec.blueprint.
+    if let Some(bp) = &spec.blueprint {
+        let names: Vec<&str> = caps.workloads.iter().map(|(_, n)| n.as_str()).collect();
+        if !names.contains(&bp.as_str()) {
+            let mut d = c
+                .error(
+                    "semantic/unknown-blueprint",
+                    format!("no workload blueprint named `{bp}`"),
+                    "/spec/blueprint",
+                )
+                .expected(one_of(&names));
+            if let Some(s) = did_you_mean(bp, names.iter().copied()) {
+                d = d.help(format!("did you mean `{s}`?"));
+            }
+            c.push(d);
+        }
+    } else if !kind.is_empty() && !caps.workloads.iter().any(|(k, _)| k == kind) {
+        let d = c
+            .error(
+                "semantic/no-blueprint",
+                format!("no workload blueprint serves kind `{kind}`"),
+                "/kind",
+            )
+            .help(
+                "add a blueprint with `workload: ".to_string()
+                    + kind
+                    + "` to the blueprints folder",
+            );
+        c.push(d);
+    }
+
+    // schedule: CronJob only, and required there.
+    match (kind, &spec.schedule) {
+        ("CronJob", None) if !c.exists("/spec/schedule") => {
+            let d = c
+                .error_key("semantic/missing-schedule", "a CronJob needs a `schedule`", "/spec")
+                .pointer("/spec/schedule")
+                .help("add `schedule: \"0 3 * * *\"` (minute hour day-of-month month day-of-week) under `spec`");
+            c.push(d);
+        }
+        ("CronJob", Some(s)) => {
+            if let Err((msg, hint)) = check_cron(s) {
+                let d = c
+                    .error("semantic/cron", format!("invalid cron schedule: {msg}"), "/spec/schedule")
+                    .found(format!("`{s}`"))
+                    .expected("5 fields: minute hour day-of-month month day-of-week, or @hourly/@daily/@weekly/@monthly/@yearly")
+                    .help(hint);
+                c.push(d);
+            }
+        }
+        (k, Some(_)) if k == "Service" || k == "Worker" => {
+            let d = c
+                .error_key(
+                    "semantic/schedule-not-cron",
+                    format!("`schedule` is only for kind CronJob, not {k}"),
+                    "/spec/schedule",
+                )
+                .help("remove `schedule`, or set `kind: CronJob`");
+            c.push(d);
+        }
+        _ => {}
+    }
+
+    // Ports and endpoints.
+    if !spec.endpoints.is_empty() && kind != "Service" && !kind.is_empty() {
+        let d = c
+            .error_key(
+                "semantic/endpoints-not-service",
+                format!("a {kind} receives no inbound traffic, so it cannot have `endpoints`"),
+                "/spec/endpoints",
+            )
+            .help("remove `endpoints`, or set `kind: Service`");
+        c.push(d);
+    } else if (!spec.endpoints.is_empty() || kind == "Service")
+        && spec.port.is_none()
+        && !c.exists("/spec/port")
+    {
+        let what = if spec.endpoints.is_empty() {
+            "a Service"
+        } else {
+            "endpoints"
+        };
+        let at = if spec.endpoints.is_empty() {
+            "/spec"
+        } else {
+            "/spec/endpoints"
+        };
+        let d = c
+            .error_key(
+                "semantic/missing-port",
+                format!("{what} need a `port` to receive traffic on"),
+                at,
+            )
+            .pointer("/spec/port")
+            .help("add `port: 8080` (the port your process listens on) under `spec`");
+        c.push(d);
+    }
+    if spec.port.is_some() && (kind == "Worker" || kind == "CronJob") {
+        let d = c
+            .error_key(
+                "semantic/port-not-service",
+                format!("a {kind} receives no inbound traffic, so `port` has no effect"),
+                "/spec/port",
+            )
+            .help("remove `port`, or set `kind: Service`");
+        c.push(d);
+    }
+    let mut seen_paths: Vec<&str> = Vec::new();
+    for (i, e) in spec.endpoints.iter().enumerate() {
+        if seen_paths.contains(&e.path.as_str()) {
+            let d = c
+                .error(
+                    "semantic/duplicate-endpoint",
+                    format!("endpoint path `{}` is declared twice", e.path),
+                    &format!("/spec/endpoints/{i}/path"),
+                )
+                .help("each endpoint path must be unique");
+            c.push(d);
+        }
+        seen_paths.push(&e.path);
+    }
+
+    // Image registry.
+    let regs = &org.spec.registries;
+    if !spec.image.is_empty()
+        && !regs.is_empty()
+        && !regs.iter().any(|r| image_in_registry(&spec.image, r))
+    {
+        let d = c
+            .error(
+                "semantic/registry",
+                format!("image `{}` is not from an allowed registry", spec.image),
+                "/spec/image",
+            )
+            .found(format!("`{}`", spec.image))
+            .expected(format!("an image under {}", one_of(regs)))
+            .help(format!(
+                "push the image to {} and reference it from there",
+                regs[0]
+            ));
+        c.push(d);
+    }
+
+    // Env vars and secrets must not collide (both become environment variables).
+    for name in &spec.secrets {
+        if spec.env.contains_key(name) {
+            let p = join_pointer("/spec/env", name);
+            let d = c
+                .error_key(
+                    "semantic/env-secret-clash",
+                    format!("`{name}` is both a plain env var and a secret"),
+                    &p,
+                )
+                .help("remove it from `env`: secrets are injected from the secret store");
+            c.push(d);
+        }
+    }
+
+    // Dependencies.
+    for (i, dep) in spec.dependencies.iter().enumerate() {
+        if dep == &intent.metadata.name {
+            let d = c
+                .error(
+                    "semantic/self-dependency",
+                    "a service cannot depend on itself",
+                    &format!("/spec/dependencies/{i}"),
+                )
+                .help("remove it from `dependencies`");
+            c.push(d);
+        }
+    }
+
+    // Resources: known type, known size.
+    for (name, r) in &spec.resources {
+        let base = join_pointer("/spec/resources", name);
+        let Some(rtype) = &r.kind else { continue };
+        let known_types: Vec<&str> = caps.resource_types.iter().map(String::as_str).collect();
+        if !known_types.contains(&rtype.as_str()) {
+            let mut d = c
+                .error(
+                    "semantic/unknown-resource-type",
+                    format!("unknown resource type `{rtype}`"),
+                    &format!("{base}/type"),
+                )
+                .found(format!("`{rtype}`"))
+                .expected(one_of(&known_types));
+            d = match did_you_mean(rtype, known_types.iter().copied()) {
+                Some(s) => d.help(format!("did you mean `{s}`?")),
+                None => d.help("ask the platform team for a blueprint for this resource type"),
+            };
+            c.push(d);
+            continue;
+        }
+        check_size(
+            &mut c,
+            org,
+            rtype,
+            r.size.as_deref(),
+            &format!("{base}/size"),
+        );
+        check_resource_fields(&mut c, rtype, r, &base);
+    }
+
+    // Environments.
+    let env_names: Vec<&str> = org
+        .spec
+        .environments
+        .iter()
+        .map(|e| e.name.as_str())
+        .collect();
+    for (env, o) in &spec.environments {
+        let base = join_pointer("/spec/environments", env);
+        if !env_names.contains(&env.as_str()) {
+            let mut d = c
+                .error_key(
+                    "semantic/unknown-environment",
+                    format!("unknown environment `{env}`"),
+                    &base,
+                )
+                .found(format!("`{env}`"))
+                .expected(format!(
+                    "an environment of the organisation: {}",
+                    one_of(&env_names)
+                ));
+            if let Some(s) = did_you_mean(env, env_names.iter().copied()) {
+                d = d.help(format!("did you mean `{s}`?"));
+            }
+            c.push(d);
+        }
+        if let Some(a) = &o.autoscale {
+            if let (Some(min), Some(max)) = (a.min, a.max) {
+                if min > max {
+                    let d = c
+                        .error(
+                            "semantic/autoscale-range",
+                            format!("autoscale `min` ({min}) is greater than `max` ({max})"),
+                            &format!("{base}/autoscale/min"),
+                        )
+                        .help(format!(
+                            "set `min` <= `max`, e.g. `min: {max}` or `max: {min}`"
+                        ));
+                    c.push(d);
+                }
+            }
+            if o.replicas.is_some() {
+                let d = c
+                    .error_key("semantic/replicas-and-autoscale", "`replicas` and `autoscale` are both set; the autoscaler owns the replica count", &format!("{base}/replicas"))
+                    .help("remove `replicas` (autoscale.min is the floor)");
+                c.push(d);
+            }
+            if kind == "CronJob" {
+                let d = c
+                    .error_key(
+                        "semantic/autoscale-cron",
+                        "a CronJob cannot autoscale",
+                        &format!("{base}/autoscale"),
+                    )
+                    .help("remove `autoscale`");
+                c.push(d);
+            }
+        }
+        if let Some(comp) = &o.compute {
+            check_compute(&mut c, comp, &format!("{base}/compute"));
+        }
+        for (rname, r) in &o.resources {
+            let p = join_pointer(&format!("{base}/resources"), rname);
+            match spec.resources.get(rname) {
+                None => {
+                    let names: Vec<&str> = spec.resources.keys().map(String::as_str).collect();
+                    let mut d = c
+                        .error_key("semantic/unknown-resource", format!("environment `{env}` overrides resource `{rname}`, which `spec.resources` does not declare"), &p)
+                        .expected(if names.is_empty() { "no overrides: this service declares no resources".to_string() } else { one_of(&names) });
+                    if let Some(s) = did_you_mean(rname, names.iter().copied()) {
+                        d = d.help(format!("did you mean `{s}`?"));
+                    }
+                    c.push(d);
+                }
+                Some(base_r) => {
+                    if let Some(rtype) = &base_r.kind {
+                        if caps.resource_types.contains(rtype) {
+                            check_size(&mut c, org, rtype, r.size.as_deref(), &format!("{p}/size"));
+                            check_resource_fields(&mut c, rtype, &base_r.merged(Some(r)), &p);
+                        }
+                    }
+                }
+            }
+        }
+        for name in o.env.keys() {
+            if spec.secrets.contains(name) {
+                let p = join_pointer(&format!("{base}/env"), name);
+                let d = c
+                    .error_key(
+                        "semantic/env-secret-clash",
+                        format!("`{name}` is both a plain env var and a secret"),
+                        &p,
+                    )
+                    .help("remove it from `env`: secrets are injected from the secret store");
+                c.push(d);
+            }
+        }
+    }
+    if let Some(comp) = &spec.compute {
+        check_compute(&mut c, comp, "/spec/compute");
+    }
+
+    // Delivery: canary steps and rollback thresholds.
+    let deploy = &spec.deploy;
+    let strategy = deploy.strategy.as_deref().unwrap_or("rolling");
+    if strategy == "canary" && deploy.steps.is_empty() && !c.exists("/spec/deploy/steps") {
+        let d = c
+            .error_key(
+                "semantic/canary-steps",
+                "a canary deploy needs `steps`",
+                "/spec/deploy",
+            )
+            .pointer("/spec/deploy/steps")
+            .help("add steps, e.g. `steps: [{weight: 10, duration: 10m}, {weight: 100}]`");
+        c.push(d);
+    }
+    if strategy == "rolling" && !deploy.steps.is_empty() {
+        let d = c
+            .error_key(
+                "semantic/steps-not-canary",
+                "`steps` only apply to `strategy: canary`",
+                "/spec/deploy/steps",
+            )
+            .help("set `strategy: canary`, or remove `steps`");
+        c.push(d);
+    }
+    if kind == "CronJob" && strategy == "canary" {
+        let d = c
+            .error(
+                "semantic/canary-cron",
+                "a CronJob cannot be deployed as a canary",
+                "/spec/deploy/strategy",
+            )
+            .help("remove `deploy`, or use `strategy: rolling`");
+        c.push(d);
+    }
+    let mut last: Option<u32> = None;
+    for (i, step) in deploy.steps.iter().enumerate() {
+        let p = format!("/spec/deploy/steps/{i}");
+        if let Some(w) = step.weight {
+            if let Some(prev) = last {
+                if w <= prev {
+                    let d = c
+                        .error(
+                            "semantic/canary-weights",
+                            format!(
+                                "canary weights must increase: step {} has weight {w} after {prev}",
+                                i + 1
+                            ),
+                            &format!("{p}/weight"),
+                        )
+                        .expected(format!("a weight greater than {prev}"))
+                        .help("order the steps by increasing traffic weight");
+                    c.push(d);
+                }
+            }
+            last = Some(w);
+        }
+        if let Some(dur) = &step.duration {
+            check_duration(&mut c, dur, &format!("{p}/duration"));
+        }
+        for (metric, v) in &step.metrics {
+            check_threshold(
+                &mut c,
+                metric,
+                v,
+                &join_pointer(&format!("{p}/metrics"), metric),
+            );
+        }
+    }
+    if let (Some(w), Some(_)) = (last, deploy.steps.last()) {
+        if w != 100 {
+            let n = deploy.steps.len() - 1;
+            let d = c
+                .error(
+                    "semantic/canary-final-weight",
+                    format!("the last canary step must send all traffic (weight 100), not {w}"),
+                    &format!("/spec/deploy/steps/{n}/weight"),
+                )
+                .expected("weight: 100")
+                .help("add a final step `{weight: 100}`");
+            c.push(d);
+        }
+    }
+    if let Some(rb) = &deploy.rollback {
+        for (metric, v) in &rb.on {
+            check_threshold(
+                &mut c,
+                metric,
+                v,
+                &join_pointer("/spec/deploy/rollback/on", metric),
+            );
+        }
+    }
+    if let Some(slo) = &spec.slo {
+        if let Some(l) = &slo.latency_p99 {
+            check_duration(&mut c, l, "/spec/slo/latency_p99");
+        }
+    }
+    c.diags
+}
+
+fn check_resource_fields(c: &mut Checker, rtype: &str, r: &crate::model::Resource, base: &str) {
+    let wrong = |field: &str, for_types: &str| {
+        (
+            field.to_string(),
+            format!("`{field}` applies only to {for_types} resources, not `{rtype}`"),
+        )
+    };
+    let mut bad = Vec::new();
+    if r.eviction.is_some() && rtype != "redis" {
+        bad.push(wrong("eviction", "redis"));
+    }
+    if r.fifo.is_some() && rtype != "queue" {
+        bad.push(wrong("fifo", "queue"));
+    }
+    if r.backups.is_some() && rtype != "postgres" {
+        bad.push(wrong("backups", "postgres"));
+    }
+    if r.version.is_some() && rtype == "queue" {
+        bad.push(wrong("version", "postgres and redis"));
+    }
+    for (field, msg) in bad {
+        let p = format!("{base}/{field}");
+        if c.exists(&p) {
+            let d = c
+                .error_key("semantic/resource-field", msg, &p)
+                .help(format!("remove `{field}`"));
+            c.push(d);
+        }
+    }
+}
+
+fn check_size(c: &mut Checker, org: &Org, rtype: &str, size: Option<&str>, pointer: &str) {
+    let sizes: Vec<&str> = org
+        .spec
+        .sizes
+        .get(rtype)
+        .map(|m| m.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    match size {
+        Some(s) if !sizes.contains(&s) => {
+            let mut d = c
+                .error(
+                    "semantic/unknown-size",
+                    format!("unknown size `{s}` for a {rtype}"),
+                    pointer,
+                )
+                .found(format!("`{s}`"))
+                .expected(if sizes.is_empty() {
+                    format!("no size: the organisation config declares no sizes for `{rtype}`")
+                } else {
+                    one_of(&sizes)
+                });
+            if let Some(x) = did_you_mean(s, sizes.iter().copied()) {
+                d = d.help(format!("did you mean `{x}`?"));
+            }
+            c.push(d);
+        }
+        None if sizes.is_empty() => {
+            let d = c
+                .error_key(
+                    "semantic/no-sizes",
+                    format!("the organisation config declares no sizes for `{rtype}`"),
+                    pointer.rsplit_once('/').map_or(pointer, |x| x.0),
+                )
+                .help(format!(
+                    "ask the platform team to add `sizes.{rtype}` to pctl-org.yaml"
+                ));
+            c.push(d);
+        }
+        _ => {}
+    }
+}
+
+fn check_compute(c: &mut Checker, comp: &Compute, base: &str) {
+    if let Some(cpu) = &comp.cpu {
+        if parse_cpu(cpu).is_none() {
+            let d = c
+                .error(
+                    "semantic/quantity",
+                    format!("`{cpu}` is not a CPU quantity"),
+                    &format!("{base}/cpu"),
+                )
+                .expected("cores as a number (`1`, `0.5`) or millicores (`250m`), greater than 0")
+                .help("e.g. `cpu: 250m`");
+            c.push(d);
+        }
+    }
+    if let Some(mem) = &comp.memory {
+        if parse_memory(mem).is_none() {
+            let d = c
+                .error(
+                    "semantic/quantity",
+                    format!("`{mem}` is not a memory quantity"),
+                    &format!("{base}/memory"),
+                )
+                .expected("bytes with a unit: `256Mi`, `1Gi`, `512M`, greater than 0")
+                .help("e.g. `memory: 256Mi`");
+            c.push(d);
+        }
+    }
+}
+
+fn check_duration(c: &mut Checker, s: &str, pointer: &str) {
+    if parse_duration_ms(s).is_none() {
+        let d = c
+            .error(
+                "semantic/duration",
+                format!("`{s}` is not a duration"),
+                pointer,
+            )
+            .found(format!("`{s}`"))
+            .expected("a positive duration such as `200ms`, `30s`, `10m`, `1h30m`")
+            .help("write a number followed by ms, s, m or h");
+        c.push(d);
+    }
+}
+
+fn check_threshold(c: &mut Checker, metric: &str, v: &str, pointer: &str) {
+    if metric.starts_with("error_rate") {
+        if parse_percent(v).is_none() {
+            let d = c
+                .error(
+                    "semantic/percentage",
+                    format!("`{v}` is not a percentage"),
+                    pointer,
+                )
+                .found(format!("`{v}`"))
+                .expected("a percentage between 0% and 100%, e.g. `1%` or `0.5%`")
+                .help("write a number followed by %");
+            c.push(d);
+        }
+    } else if metric.starts_with("latency") {
+        check_duration(c, v, pointer);
+    }
+}
+
+fn image_in_registry(image: &str, registry: &str) -> bool {
+    let r = registry.trim_end_matches('/');
+    image == r || image.starts_with(&format!("{r}/"))
+}
+
+/// Milliseconds of a Go-style duration: `200ms`, `30s`, `10m`, `1h30m`.
+pub fn parse_duration_ms(s: &str) -> Option<u64> {
+    let mut total: u64 = 0;
+    let mut rest = s;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if digits == 0 {
+            return None;
+        }
+        let n: u64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let (mult, unit_len) = if rest.starts_with("ms") {
+            (1, 2)
+        } else if rest.starts_with('s') {
+            (1000, 1)
+        } else if rest.starts_with('m') {
+            (60_000, 1)
+        } else if rest.starts_with('h') {
+            (3_600_000, 1)
+        } else {
+            return None;
+        };
+        total = total.checked_add(n.checked_mul(mult)?)?;
+        rest = &rest[unit_len..];
+    }
+    (total > 0).then_some(total)
+}
+
+/// `1%` -> 1.0; must be within (0, 100].
+pub fn parse_percent(s: &str) -> Option<f64> {
+    let n: f64 = s.strip_suffix('%')?.trim().parse().ok()?;
+    (n > 0.0
+        && n <= 100.0
+        && s.trim_end_matches('%')
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == '.'))
+    .then_some(n)
+}
+
+/// Millicores of a CPU quantity: `250m`, `1`, `0.5`.
+pub fn parse_cpu(s: &str) -> Option<u64> {
+    let ok_num = |t: &str| {
+        !t.is_empty()
+            && t.chars().all(|c| c.is_ascii_digit() || c == '.')
+            && t.matches('.').count() <= 1
+    };
+    let m = if let Some(n) = s.strip_suffix('m') {
+        if !n.chars().all(|c| c.is_ascii_digit()) || n.is_empty() {
+            return None;
+        }
+        n.parse::<u64>().ok()?
+    } else {
+        if !ok_num(s) {
+            return None;
+        }
+        (s.parse::<f64>().ok()? * 1000.0).round() as u64
+    };
+    (m > 0).then_some(m)
+}
+
+/// Bytes of a memory quantity: `256Mi`, `1Gi`, `512M`, `1000`.
+pub fn parse_memory(s: &str) -> Option<u64> {
+    const UNITS: &[(&str, u64)] = &[
+        ("Ki", 1 << 10),
+        ("Mi", 1 << 20),
+        ("Gi", 1 << 30),
+        ("Ti", 1 << 40),
+        ("k", 1000),
+        ("K", 1000),
+        ("M", 1_000_000),
+        ("G", 1_000_000_000),
+        ("T", 1_000_000_000_000),
+    ];
+    let (num, mult) = UNITS
+        .iter()
+        .find_map(|(u, m)| s.strip_suffix(u).map(|n| (n, *m)))
+        .unwrap_or((s, 1));
+    if num.is_empty()
+        || !num.chars().all(|c| c.is_ascii_digit() || c == '.')
+        || num.matches('.').count() > 1
+    {
+        return None;
+    }
+    let bytes = (num.parse::<f64>().ok()? * mult as f64).round() as u64;
+    (bytes > 0).then_some(bytes)
+}
+
+/// Validates a 5-field cron expression (or an @macro) the way Kubernetes CronJob reads it.
+pub fn check_cron(s: &str) -> Result<(), (String, String)> {
+    const MACROS: &[&str] = &[
+        "@yearly",
+        "@annually",
+        "@monthly",
+        "@weekly",
+        "@daily",
+        "@midnight",
+        "@hourly",
+    ];
+    let s = s.trim();
+    if s.starts_with('@') {
+        return if MACROS.contains(&s) {
+            Ok(())
+        } else {
+            Err((
+                format!("unknown macro `{s}`"),
+                format!("use one of {}", MACROS.join(", ")),
+            ))
+        };
+    }
+    if s.starts_with("CRON_TZ=") || s.starts_with("TZ=") {
+        return Err((
+            "time zones are not allowed in the schedule".into(),
+            "remove the TZ= prefix; schedules run in the cluster's time zone".into(),
+        ));
+    }
+    let fields: Vec<&str> = s.split_whitespace().collect();
+    if fields.len() != 5 {
+        return Err((
+            format!("{} fields instead of 5", fields.len()),
+            "write minute hour day-of-month month day-of-week, e.g. `*/15 * * * *`".into(),
+        ));
+    }
+    const MONTHS: &[&str] = &[
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
+    const DAYS: &[&str] = &["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
+    let specs: [(&str, u32, u32, &[&str], u32); 5] = [
+        ("minute", 0, 59, &[], 0),
+        ("hour", 0, 23, &[], 0),
+        ("day-of-month", 1, 31, &[], 0),
+        ("month", 1, 12, MONTHS, 1),
+        ("day-of-week", 0, 7, DAYS, 0),
+    ];
+    for (field, (name, lo, hi, names, name_base)) in fields.iter().zip(specs) {
+        let value = |t: &str| -> Option<u32> {
+            if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(t)) {
+                return Some(i as u32 + name_base);
+            }
+            t.parse::<u32>().ok().filter(|v| (lo..=hi).contains(v))
+        };
+        for part in field.split(',') {
+            let (range, step) = match part.split_once('/') {
+                Some((r, st)) => (r, Some(st)),
+                None => (part, None),
+            };
+            if let Some(st) = step {
+                if st.parse::<u32>().ok().filter(|v| *v > 0).is_none() {
+                    return Err((
+                        format!("bad step `/{st}` in the {name} field"),
+                        "a step is a positive number, e.g. `*/15`".into(),
+                    ));
+                }
+            }
+            let ok = if range == "*"
+                || (range == "?" && (name == "day-of-month" || name == "day-of-week"))
+            {
+                true
+            } else if let Some((a, b)) = range.split_once('-') {
+                matches!((value(a), value(b)), (Some(x), Some(y)) if x <= y)
+            } else {
+                value(range).is_some()
+            };
+            if !ok {
+                return Err((
+                    format!("`{part}` is not valid in the {name} field"),
+                    format!(
+                        "the {name} field takes values {lo}-{hi}{}, lists (a,b), ranges (a-b) and steps (*/n)",
+                        if names.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" or names ({}..)", names[0])
+                        }
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_percentages_quantities() {
+        assert_eq!(parse_duration_ms("1h30m"), Some(5_400_000));
+        assert_eq!(parse_duration_ms("200ms"), Some(200));
+        assert_eq!(parse_duration_ms("10"), None);
+        assert_eq!(parse_duration_ms("10 m"), None);
+        assert_eq!(parse_duration_ms("0s"), None);
+        assert_eq!(parse_percent("0.5%"), Some(0.5));
+        assert_eq!(parse_percent("150%"), None);
+        assert_eq!(parse_percent("1"), None);
+        assert_eq!(parse_cpu("250m"), Some(250));
+        assert_eq!(parse_cpu("1"), Some(1000));
+        assert_eq!(parse_cpu("0.5"), Some(500));
+        assert_eq!(parse_cpu("1x"), None);
+        assert_eq!(parse_memory("1Gi"), Some(1 << 30));
+        assert_eq!(parse_memory("256Mi"), Some(256 << 20));
+        assert_eq!(parse_memory("1GB"), None);
+    }
+
+    #[test]
+    fn cron_expressions() {
+        for ok in [
+            "*/15 * * * *",
+            "0 3 * * *",
+            "0 0 1 jan-mar mon-fri",
+            "@hourly",
+            "5,10 0-6/2 * * 7",
+        ] {
+            assert!(check_cron(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "* * * *",
+            "60 * * * *",
+            "* 24 * * *",
+            "*/0 * * * *",
+            "@often",
+            "0 0 31-1 * *",
+            "CRON_TZ=UTC 0 * * * *",
+        ] {
+            assert!(check_cron(bad).is_err(), "{bad}");
+        }
+    }
+}
