@@ -127,19 +127,35 @@ pub fn run() -> ExitCode {
 }
 
 /// Everything validation produced: shared by `validate` and `render`.
-struct Checkedrun {
-    sources: SourceMap,
-    blueprints: Option<BlueprintSet>,
-    org: Option<Checked<Org>>,
-    intents: Vec<(PathBuf, Checked<Intent>)>,
-    files: usize,
-    diags: Vec<Diagnostic>,
-    usage_error: bool,
+pub struct CheckedRun {
+    pub sources: SourceMap,
+    pub blueprints: Option<BlueprintSet>,
+    pub org: Option<Checked<Org>>,
+    pub intents: Vec<(PathBuf, Checked<Intent>)>,
+    pub files: usize,
+    pub diags: Vec<Diagnostic>,
+    pub usage_error: bool,
 }
 
-fn check_inputs(input: &InputArgs) -> Checkedrun {
+/// Discovers, loads and validates everything a run needs (blueprints, organisation config,
+/// intents). Shared by `validate` and `render`, and by tests.
+pub fn check_inputs(
+    path: &Path,
+    all: bool,
+    org: Option<&Path>,
+    blueprints: Option<&Path>,
+) -> CheckedRun {
+    check(&InputArgs {
+        path: path.to_path_buf(),
+        all,
+        org: org.map(Path::to_path_buf),
+        blueprints: blueprints.map(Path::to_path_buf),
+    })
+}
+
+fn check(input: &InputArgs) -> CheckedRun {
     let sources = SourceMap::default();
-    let mut run = Checkedrun {
+    let mut run = CheckedRun {
         sources: sources.clone(),
         blueprints: None,
         org: None,
@@ -242,7 +258,7 @@ fn problems(errors: usize, warnings: usize) -> String {
 }
 
 fn cmd_validate(input: &InputArgs, format: Format) -> u8 {
-    let run = check_inputs(input);
+    let run = check(input);
     let (errors, warnings) = counts(&run.diags);
     let summary = serde_json::json!({"files": run.files, "services": run.intents.len(), "errors": errors, "warnings": warnings});
     report::emit(&run.diags, &run.sources, format, summary);
@@ -279,8 +295,8 @@ fn cmd_validate(input: &InputArgs, format: Format) -> u8 {
 }
 
 fn cmd_render(input: &InputArgs, out: Option<&Path>, pins: SourceOverrides, format: Format) -> u8 {
-    let mut run = check_inputs(input);
-    let fail = |run: &Checkedrun, diags: &[Diagnostic], code: u8| {
+    let mut run = check(input);
+    let fail = |run: &CheckedRun, diags: &[Diagnostic], code: u8| {
         let (errors, warnings) = counts(diags);
         report::emit(
             diags,

@@ -185,7 +185,7 @@ pub fn resolve(intent: &Intent, org: &Org, org_ctx: &Value, source: &Source) -> 
             .map(|e| json!({"path": e.path, "sla": e.sla}))
             .collect();
         let deployment = json!({
-            "env": env_ctx,
+            "environment": env_ctx,
             "namespace": m.name,
             "replicas": replicas,
             "autoscale": autoscale,

@@ -115,6 +115,7 @@ impl BlueprintSet {
     ) -> Result<BlueprintSet, Vec<Diagnostic>> {
         let mut files: BTreeMap<String, (String, String)> = embedded_blueprints()
             .iter()
+            .filter(|(p, _)| !p.ends_with(".md"))
             .map(|(p, t)| {
                 (
                     p.to_string(),
