@@ -1,7 +1,7 @@
 //! The functional core: checked intents + organisation config + blueprints -> rendered deploy
 //! tree + diagnostics. No I/O, no clock, no randomness: the same input gives the same bytes.
 
-use crate::diag::{Diagnostic, sort};
+use crate::diag::{Diagnostic, dedupe, sort};
 use crate::expand::{BlueprintSet, Feed, Tree};
 use crate::model::{Intent, Org};
 use crate::plan;
@@ -57,8 +57,9 @@ pub fn compile(
             (resolve::env_context(e), names)
         })
         .collect();
-    let (mut tree, mut diagnostics) = blueprints.expand(&services, &feeds, &org_ctx, &env_services);
+    let (mut tree, diagnostics) = blueprints.expand(&services, &feeds, &org_ctx, &env_services);
     plan::add_state(&mut tree, &services);
+    let mut diagnostics = dedupe(diagnostics);
     sort(&mut diagnostics);
     let environments: BTreeSet<String> = services
         .iter()

@@ -156,6 +156,32 @@ pub fn sort(diags: &mut [Diagnostic]) {
     });
 }
 
+/// Merges diagnostics that differ only in their notes (the same template error in every
+/// environment is one problem, reported once with every context).
+pub fn dedupe(diags: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    let mut out: Vec<Diagnostic> = Vec::with_capacity(diags.len());
+    for d in diags {
+        let same = |o: &Diagnostic| {
+            o.code == d.code
+                && o.message == d.message
+                && o.file == d.file
+                && o.span == d.span
+                && o.labels == d.labels
+        };
+        match out.iter_mut().find(|o| same(o)) {
+            Some(o) => {
+                for n in d.notes {
+                    if !o.notes.contains(&n) {
+                        o.notes.push(n);
+                    }
+                }
+            }
+            None => out.push(d),
+        }
+    }
+    out
+}
+
 pub fn has_errors(diags: &[Diagnostic]) -> bool {
     diags.iter().any(Diagnostic::is_error)
 }

@@ -99,7 +99,12 @@ pub fn resolve(intent: &Intent, org: &Org, org_ctx: &Value, source: &Source) -> 
         "image_tag": source.image_tag,
         "image_ref": image_ref,
         "port": s.port,
-        "health": opt(&s.health),
+        // One probe path given: the other probe uses it too.
+        "health": s.health.as_ref().map(|h| {
+            let live = h.liveness.clone().or_else(|| h.readiness.clone());
+            let ready = h.readiness.clone().or_else(|| h.liveness.clone());
+            json!({"liveness": live, "readiness": ready})
+        }).filter(|h| !h["liveness"].is_null()),
         "command": s.command,
         "args": s.args,
         "schedule": s.schedule,
@@ -268,8 +273,31 @@ fn resource_context(name: &str, r: &Resource, org: &Org, service: &str, env: &st
         "backups": r.backups,
         "eviction": r.eviction,
         "fifo": r.fifo.unwrap_or(false),
-        "identifier": format!("{service}-{env}-{name}"),
+        "identifier": cloud_name(&format!("{service}-{env}-{name}")),
         "secret_key": format!("pctl/{env}/{service}/{name}"),
         "secret_name": format!("{service}-{name}"),
     })
+}
+
+/// Cloud resource names have length limits (ElastiCache: 40 characters). Longer names are cut
+/// and given a hash suffix, so they stay unique and stable.
+pub fn cloud_name(name: &str) -> String {
+    const MAX: usize = 40;
+    if name.len() <= MAX {
+        return name.to_string();
+    }
+    let hash = crate::plan::sha256(name);
+    format!("{}-{}", name[..MAX - 9].trim_end_matches('-'), &hash[..8])
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cloud_names_fit_and_stay_unique() {
+        assert_eq!(super::cloud_name("api-dev-db"), "api-dev-db");
+        let a = super::cloud_name("a-very-long-service-name-for-payments-prod-primary");
+        let b = super::cloud_name("a-very-long-service-name-for-payments-prod-replica");
+        assert!(a.len() <= 40 && b.len() <= 40);
+        assert_ne!(a, b);
+    }
 }

@@ -101,8 +101,8 @@ pub type Tree = BTreeMap<String, RenderedFile>;
 pub struct BlueprintSet {
     env: Environment<'static>,
     pub blueprints: Vec<Blueprint>,
-    /// Template name -> display path (for diagnostics).
-    display: BTreeMap<String, String>,
+    /// Template name -> (display path, source text), for diagnostics.
+    display: BTreeMap<String, (String, String)>,
     sources: SourceMap,
 }
 
@@ -130,7 +130,10 @@ impl BlueprintSet {
                 return Err(vec![
                     Diagnostic::error(
                         "blueprint/no-folder",
-                        format!("blueprints folder `{}` does not exist", dir.display()),
+                        format!(
+                            "blueprints folder `{}` does not exist or is not a folder",
+                            dir.display()
+                        ),
                     )
                     .help(
                         "pass --blueprints with a folder that holds one sub-folder per blueprint",
@@ -197,7 +200,7 @@ impl BlueprintSet {
         let mut display = BTreeMap::new();
         let mut manifests = Vec::new();
         for (name, (shown, text)) in &files {
-            display.insert(name.clone(), shown.clone());
+            display.insert(name.clone(), (shown.clone(), text.clone()));
             sources.add(SourceFile::new(shown, text.clone()));
             if name.ends_with("/blueprint.yaml") && name.matches('/').count() == 1 {
                 manifests.push((name.clone(), shown.clone(), text.clone()));
@@ -800,12 +803,13 @@ impl Feed {
             ),
             _ => return None,
         };
-        let span = doc.spans.locate(file, &pointer)?;
-        Some((
-            file.name.clone(),
-            span,
-            crate::diag::pointer_to_path(&pointer),
-        ))
+        // The deepest part of that path the file really has.
+        let mut p = pointer.as_str();
+        while doc.spans.get(p).is_none() {
+            p = &p[..p.rfind('/')?];
+        }
+        let span = doc.spans.locate_key(file, p)?;
+        Some((file.name.clone(), span, crate::diag::pointer_to_path(p)))
     }
 }
 
@@ -815,20 +819,34 @@ fn suffix(rest: &[&str]) -> String {
 
 fn template_error(
     e: &minijinja::Error,
-    display: &BTreeMap<String, String>,
+    display: &BTreeMap<String, (String, String)>,
     feed: Option<&Feed>,
 ) -> Diagnostic {
     let name = e.name().unwrap_or("template");
-    let shown = display
+    let (shown, text) = display
         .get(name.split('#').next().unwrap_or(name))
         .cloned()
-        .unwrap_or_else(|| name.to_string());
+        .unwrap_or_else(|| (name.to_string(), String::new()));
     let detail = e.detail().map(|d| format!(": {d}")).unwrap_or_default();
-    let mut d =
-        Diagnostic::error("blueprint/template", format!("{}{detail}", e.kind())).in_file(&shown);
-    if let (Some(src), Some(range)) = (e.template_source(), e.range()) {
-        if !name.contains('#') {
-            let f = SourceFile::new(&shown, src.to_string());
+    let help = match e.kind() {
+        minijinja::ErrorKind::UndefinedError => {
+            "the template reads a variable the context does not have (see the context reference in blueprints/README.md); guard optional values with `is not none`"
+        }
+        minijinja::ErrorKind::SyntaxError => "fix the template syntax at this line",
+        _ => "fix the template at this line, or the platform.yaml value it reads",
+    };
+    let mut d = Diagnostic::error("blueprint/template", format!("{}{detail}", e.kind()))
+        .in_file(&shown)
+        .help(help);
+    if name.contains('#') {
+        // An expression inside blueprint.yaml (path or when): the manifest is the place.
+        return d;
+    }
+    // Debug info is off (it would print the whole context), so the source comes from our copy.
+    let src = e.template_source().unwrap_or(&text);
+    let f = SourceFile::new(&shown, src.to_string());
+    match e.range().filter(|r| r.end <= src.len()) {
+        Some(range) => {
             let s = f.span_at_byte(range.start);
             d = d.at(Some(Span {
                 end: range.end.max(s.start),
@@ -838,9 +856,11 @@ fn template_error(
                 d = d.label(file, span, format!("`{path}` feeds this value"));
             }
         }
-    } else if let Some(line) = e.line() {
-        let f = SourceFile::new(&shown, e.template_source().unwrap_or_default().to_string());
-        d = d.at(Some(f.span(line, 0, 0)));
+        None => {
+            if let Some(line) = e.line() {
+                d = d.at(Some(f.span(line, 0, 0)));
+            }
+        }
     }
     d
 }
