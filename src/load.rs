@@ -131,6 +131,7 @@ pub fn source_from_bytes(display: &str, bytes: Vec<u8>) -> Result<SourceFile, Di
             Err(
                 Diagnostic::error("file/not-utf8", "file is not valid UTF-8")
                     .in_file(display)
+                    .at(Some(span))
                     .found(format!(
                         "byte 0x{:02x} at line {}, column {}",
                         e.as_bytes()[at],
@@ -447,12 +448,19 @@ pub fn parse(file: &SourceFile, opts: Options) -> Result<Document, Vec<Diagnosti
         return Err(b.diags);
     }
     match b.root {
-        None | Some(Value::Null) => Err(vec![
-            Diagnostic::error("yaml/empty", "the file is empty")
-                .in_file(&file.name)
-                .at(Some(file.span(1, 0, 0)))
-                .help("start from `pctl new` or the example in the README"),
-        ]),
+        None | Some(Value::Null) => {
+            let msg = if file.text.trim().is_empty() {
+                "the file is empty"
+            } else {
+                "the file holds no YAML content, only comments or blank lines"
+            };
+            Err(vec![
+                Diagnostic::error("yaml/empty", msg)
+                    .in_file(&file.name)
+                    .at(Some(file.span(1, 0, 0)))
+                    .help("write the document's top-level keys, starting with `apiVersion: pctl.dev/v1` and `kind:` (`pctl schema` prints the full format)"),
+            ])
+        }
         Some(value) => Ok(Document {
             value,
             spans: b.spans,
@@ -462,31 +470,118 @@ pub fn parse(file: &SourceFile, opts: Options) -> Result<Document, Vec<Diagnosti
 
 fn syntax_error(file: &SourceFile, e: &ScanError) -> Diagnostic {
     let m = e.marker();
-    let span = file.span(m.line().max(1), m.col(), 1);
+    let info = e.info();
+    let mut span = file.span(m.line().max(1), m.col(), 1);
     let line_text = file
         .text
         .lines()
         .nth(span.line.saturating_sub(1))
         .unwrap_or("");
-    let mut d = Diagnostic::error("yaml/syntax", format!("invalid YAML: {}", e.info()))
-        .in_file(&file.name)
-        .at(Some(span));
-    if e.info().contains("tab")
-        || line_text.starts_with('\t')
-        || file
-            .text
-            .lines()
-            .any(|l| l.trim_start_matches(' ').starts_with('\t'))
-            && e.info().contains("tab")
-    {
-        d.code = "yaml/tab";
-        d = d.help("YAML indentation must use spaces; replace the tab characters with spaces");
-    } else if e.info().contains("mapping values are not allowed") {
-        d = d.help("a value containing `: ` must be quoted, e.g. `description: \"a: b\"`");
+    // The scanner reports where it gave up, which for a tab or an unclosed bracket is often
+    // a line or more away from the cause: point at the cause instead.
+    let tab = indentation_tab(&file.text, span.line);
+    let is_tab = info.contains("tab") || line_text.starts_with('\t');
+    let unclosed = if info.contains("flow mapping") || info.contains("flow sequence") {
+        unclosed_bracket(&file.text, span.start)
     } else {
-        d = d.help("check the indentation and brackets on this line and the one before");
+        None
+    };
+    let mut help = "check the indentation and brackets on this line and the one before".to_string();
+    let mut code = "yaml/syntax";
+    let mut label = None;
+    if is_tab {
+        code = "yaml/tab";
+        if let Some((line, col)) = tab {
+            span = file.span(line, col, 1);
+        }
+        help = "YAML indentation must use spaces; replace the tab characters with spaces".into();
+    } else if info.contains("mapping values are not allowed") {
+        help = "a value containing `: ` must be quoted, e.g. `description: \"a: b\"`".into();
+    } else if info.contains("quoted scalar") {
+        help = "a quoted value may be missing its closing quote: end it with the same quote \
+                character it starts with, on the same line"
+            .into();
+    } else if let Some((at, open)) = unclosed {
+        let close = if open == '{' { '}' } else { ']' };
+        let opener = file.span_at_byte(at);
+        let opener = file.span(opener.line, opener.column - 1, 1);
+        if file.text[span.start.min(file.text.len())..]
+            .trim()
+            .is_empty()
+        {
+            // The scanner ran into the end of the file: the bracket never closed is the cause.
+            span = opener;
+            help = format!("this `{open}` is never closed: add the matching `{close}`");
+        } else {
+            help = format!(
+                "add the missing `,` between entries, or the `{close}` that closes the `{open}`"
+            );
+            if opener.line != span.line {
+                label = Some((opener, format!("this `{open}` is still open")));
+            }
+        }
     }
+    let mut d = Diagnostic::error("yaml/syntax", format!("invalid YAML: {info}"))
+        .in_file(&file.name)
+        .at(Some(span))
+        .help(help);
+    if let Some((s, msg)) = label {
+        d = d.label(&file.name, s, msg);
+    }
+    d.code = code;
     d
+}
+
+/// The first tab used as indentation at or after `from_line` (else before it): (line, 0-based column).
+fn indentation_tab(text: &str, from_line: usize) -> Option<(usize, usize)> {
+    let tabs: Vec<(usize, usize)> = text
+        .lines()
+        .enumerate()
+        .filter_map(|(i, l)| {
+            let indent = l.len() - l.trim_start_matches([' ', '\t']).len();
+            l[..indent]
+                .find('\t')
+                .map(|c| (i + 1, l[..c].chars().count()))
+        })
+        .collect();
+    tabs.iter()
+        .find(|(l, _)| *l >= from_line)
+        .or(tabs.last())
+        .copied()
+}
+
+/// The byte offset and character of the innermost `{` or `[` still open at byte `end`
+/// (brackets inside quotes and comments do not count).
+fn unclosed_bracket(text: &str, end: usize) -> Option<(usize, char)> {
+    let mut stack: Vec<(usize, char)> = Vec::new();
+    let mut quote: Option<char> = None;
+    let mut comment = false;
+    let mut prev = '\n';
+    let mut chars = text[..end.min(text.len())].char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match (quote, c) {
+            _ if comment => comment = c != '\n',
+            (Some('\''), '\'') if chars.peek().map(|x| x.1) == Some('\'') => {
+                chars.next();
+            }
+            (Some('"'), '\\') => {
+                chars.next();
+            }
+            (Some(q), _) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') if matches!(prev, ' ' | '\t' | '\n' | '{' | '[' | ',' | ':') => {
+                quote = Some(c)
+            }
+            (None, '#') if matches!(prev, ' ' | '\t' | '\n') => comment = true,
+            (None, '{' | '[') => stack.push((i, c)),
+            (None, '}' | ']') => {
+                stack.pop();
+            }
+            _ => {}
+        }
+        prev = c;
+    }
+    stack.pop()
 }
 
 /// YAML 1.2 core-schema resolution of a plain scalar.

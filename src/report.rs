@@ -41,7 +41,7 @@ pub fn human(d: &Diagnostic, sources: &SourceMap, color: bool) -> String {
         (None, None) => None,
     };
     let source = d.file.as_deref().and_then(|f| sources.get(f));
-    let mut shown_found = d.expected.is_none();
+    let mut in_snippet = false;
     match (&d.file, d.span, &source) {
         (Some(file), Some(span), Some(src)) => {
             let mut snippet = Snippet::source(src.text.as_ref())
@@ -60,6 +60,7 @@ pub fn human(d: &Diagnostic, sources: &SourceMap, color: bool) -> String {
                 );
             }
             group = group.element(snippet);
+            in_snippet = true;
         }
         (Some(file), span, _) => {
             let mut origin = Origin::path(file.as_str());
@@ -67,9 +68,8 @@ pub fn human(d: &Diagnostic, sources: &SourceMap, color: bool) -> String {
                 origin = origin.line(s.line).char_column(s.column);
             }
             group = group.element(origin);
-            shown_found = false;
         }
-        _ => shown_found = false,
+        _ => {}
     }
     for l in &d.labels {
         if Some(&l.file) == d.file.as_ref() && source.is_some() {
@@ -99,16 +99,20 @@ pub fn human(d: &Diagnostic, sources: &SourceMap, color: bool) -> String {
     if let Some(p) = &d.path {
         group = group.element(Level::NOTE.message(format!("at `{p}`")));
     }
-    if let (Some(f), false) = (&d.found, shown_found) {
-        group = group.element(Level::NOTE.message(format!("found {f}")));
-    }
-    if let (Some(e), true) = (&d.expected, source.is_none() || d.span.is_none()) {
-        group = group.element(Level::NOTE.message(format!("expected {e}")));
-    }
-    if d.expected.is_some() && d.found.is_some() && source.is_some() && d.span.is_some() {
-        group = group.element(
-            Level::NOTE.message(format!("found {}", d.found.as_deref().unwrap_or_default())),
-        );
+    if in_snippet {
+        // The caret's label says what was expected (or found); the other goes in a note.
+        if d.expected.is_some() {
+            if let Some(f) = &d.found {
+                group = group.element(Level::NOTE.message(format!("found {f}")));
+            }
+        }
+    } else {
+        if let Some(f) = &d.found {
+            group = group.element(Level::NOTE.message(format!("found {f}")));
+        }
+        if let Some(e) = &d.expected {
+            group = group.element(Level::NOTE.message(format!("expected {e}")));
+        }
     }
     for n in &d.notes {
         group = group.element(Level::NOTE.message(n.as_str()));

@@ -94,6 +94,9 @@ pub struct RenderedFile {
     pub owner: Owner,
 }
 
+/// One service's rendered files (path, content) and its diagnostics.
+type ServiceOutput = (Vec<(String, String)>, Vec<Diagnostic>);
+
 /// The rendered deploy tree: relative path -> file. A BTreeMap, so iteration is sorted.
 pub type Tree = BTreeMap<String, RenderedFile>;
 
@@ -193,7 +196,7 @@ impl BlueprintSet {
         syntax.keep_trailing_newline(true);
         env.set_syntax(syntax.build().expect("default syntax is valid"));
         env.set_auto_escape_callback(escape::mode_for);
-        env.set_formatter(|out, state, value| escape::formatter(out, state, value));
+        env.set_formatter(escape::formatter);
         env.add_filter("yaml", escape::yaml_filter);
         env.add_filter("hcl", escape::hcl_filter);
 
@@ -351,7 +354,7 @@ impl BlueprintSet {
             .collect();
 
         // Per-service outputs, in parallel; results come back in input order.
-        let per_service: Vec<(Vec<(String, String)>, Vec<Diagnostic>)> = services
+        let per_service: Vec<ServiceOutput> = services
             .par_iter()
             .zip(feeds.par_iter())
             .map(|(svc, feed)| self.expand_service(svc, feed, &addons, &version))

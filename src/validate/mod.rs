@@ -45,7 +45,8 @@ fn check_document<T: serde::de::DeserializeOwned + Default>(
             .in_file(&file.name)
             .at(doc.spans.locate(file, ""))
             .found(schema::describe(&doc.value))
-            .expected("a mapping with `apiVersion`, `kind`, `metadata` and `spec`"),
+            .expected("a mapping with `apiVersion`, `kind`, `metadata` and `spec`")
+            .help("write the top-level keys as `key: value` lines starting in column 1, without a leading `- `"),
         );
         return None;
     }
@@ -54,8 +55,85 @@ fn check_document<T: serde::de::DeserializeOwned + Default>(
     diags.append(&mut found);
     let mut lenient = doc.value.clone();
     prune_paths(&mut lenient, prune);
-    let model = serde_json::from_value::<T>(lenient).unwrap_or_default();
+    let model = match serde_json::from_value::<T>(lenient.clone()) {
+        Ok(model) => model,
+        Err(_) => {
+            // The schema allowed a value the model cannot hold (a number too large for it,
+            // `8080.0` for an integer): report each such value, and build the model without it.
+            let mut found = unreadable_values::<T>(file, &doc, &mut lenient);
+            let ok = found.is_empty();
+            diags.append(&mut found);
+            return Some((
+                doc,
+                serde_json::from_value::<T>(lenient).unwrap_or_default(),
+                schema_ok && ok,
+            ));
+        }
+    };
     Some((doc, model, schema_ok))
+}
+
+/// Finds the values that make `value` fail to deserialize as `T`, one at a time: descends into
+/// the child whose removal makes the rest readable. Each is reported and removed from `value`.
+fn unreadable_values<T: serde::de::DeserializeOwned>(
+    file: &SourceFile,
+    doc: &Document,
+    value: &mut Value,
+) -> Vec<Diagnostic> {
+    let readable = |v: &Value| serde_json::from_value::<T>(v.clone()).is_ok();
+    let mut diags = Vec::new();
+    // Bounded: each round removes one value.
+    for _ in 0..64 {
+        let Err(err) = serde_json::from_value::<T>(value.clone()) else {
+            break;
+        };
+        let mut pointer = String::new();
+        loop {
+            let children: Vec<String> = match value.pointer(&pointer) {
+                Some(Value::Object(m)) => m.keys().map(|k| join_pointer(&pointer, k)).collect(),
+                Some(Value::Array(a)) => (0..a.len()).map(|i| format!("{pointer}/{i}")).collect(),
+                _ => break,
+            };
+            let culprit = children.into_iter().find(|c| {
+                let mut probe = value.clone();
+                prune_paths(&mut probe, vec![c.clone()]);
+                readable(&probe)
+            });
+            match culprit {
+                Some(c) => pointer = c,
+                None => break,
+            }
+        }
+        let found = value.pointer(&pointer).cloned().unwrap_or(Value::Null);
+        let field = pointer.rsplit('/').next().unwrap_or_default().to_string();
+        let mut d = Diagnostic::error(
+            "schema/unsupported-value",
+            format!("`{field}` cannot be used as written: {err}"),
+        )
+        .in_file(&file.name)
+        .at(doc.spans.locate(file, &pointer))
+        .pointer(&pointer)
+        .found(schema::describe(&found));
+        d = if found
+            .as_f64()
+            .is_some_and(|f| f.fract() == 0.0 && !found.is_i64() && !found.is_u64())
+        {
+            d.help(format!(
+                "write it as a whole number, without the decimal point: `{field}: {}`",
+                found.as_f64().unwrap_or_default() as i64
+            ))
+        } else if found.is_number() {
+            d.help("use a smaller number")
+        } else {
+            d.help(format!("check the type of `{field}` in `pctl schema`"))
+        };
+        diags.push(d);
+        if pointer.is_empty() {
+            break;
+        }
+        prune_paths(value, vec![pointer]);
+    }
+    diags
 }
 
 /// Removes the values at `pointers` (deepest and highest index first, so indices stay valid).

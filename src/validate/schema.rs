@@ -189,25 +189,10 @@ impl Schemas {
                             .collect::<Vec<_>>()
                             .join(" or "),
                     };
-                    let mut d = mk("schema/type", format!("`{field}` has the wrong type"))
+                    let d = mk("schema/type", format!("`{field}` has the wrong type"))
                         .found(describe(instance))
-                        .expected(expected.clone());
-                    if expected.contains("string")
-                        && (instance.is_number() || instance.is_boolean())
-                    {
-                        d = d.help(format!("quote it: `{field}: \"{instance}\"`"));
-                    } else if expected.contains("integer") && instance.is_string() {
-                        d = d.help(format!(
-                            "write the number without quotes: `{field}: {}`",
-                            instance.as_str().unwrap_or_default()
-                        ));
-                    } else if expected.contains("array") {
-                        d = d.help(format!("write a list, e.g. `{field}: [a, b]`"));
-                    } else if expected.contains("object") {
-                        d = d.help(format!(
-                            "write a mapping under `{field}:`, indented below it"
-                        ));
-                    }
+                        .help(type_help(&field, &expected, instance))
+                        .expected(expected);
                     diags.push(d);
                     prune.push(pointer.clone());
                 }
@@ -220,9 +205,10 @@ impl Schemas {
                     let mut d = mk("schema/enum", format!("`{field}` has an unsupported value"))
                         .found(format!("`{found}`"))
                         .expected(one_of(&opts));
-                    if let Some(s) = did_you_mean(&found, opts.iter().map(String::as_str)) {
-                        d = d.help(format!("did you mean `{s}`?"));
-                    }
+                    d = match did_you_mean(&found, opts.iter().map(String::as_str)) {
+                        Some(s) => d.help(format!("did you mean `{s}`?")),
+                        None => d.help(format!("use {}", one_of(&opts))),
+                    };
                     diags.push(d);
                     prune.push(pointer.clone());
                 }
@@ -239,18 +225,82 @@ impl Schemas {
                     prune.push(pointer.clone());
                 }
                 ValidationErrorKind::Pattern { pattern } => {
-                    let desc = keyword_parent("/pattern")
-                        .and_then(|s| s.get("description"))
-                        .and_then(Value::as_str)
-                        .map(first_sentence);
-                    let mut d = mk(
+                    let d = mk(
                         "schema/pattern",
                         format!("`{field}` is not in the expected format"),
                     )
                     .found(format!("`{}`", plain(instance)))
-                    .expected(format!("a value matching `{pattern}`"));
-                    if let Some(desc) = desc {
-                        d = d.help(desc);
+                    .expected(format!("a value matching `{pattern}`"))
+                    .help(pattern_help(
+                        root,
+                        keyword_parent("/pattern"),
+                        pattern,
+                    ));
+                    diags.push(d);
+                    prune.push(pointer.clone());
+                }
+                ValidationErrorKind::PropertyNames { error } => {
+                    // A key of a free-form mapping (resource, environment, variable name) is
+                    // invalid: point at that key, and drop only that entry.
+                    let key = plain(error.instance());
+                    let p = join_pointer(&pointer, &key);
+                    let name_schema =
+                        keyword_parent("/propertyNames").and_then(|s| s.get("propertyNames"));
+                    let mut d = Diagnostic::error(
+                        "schema/key",
+                        format!(
+                            "`{key}` is not a valid key in {}",
+                            describe_parent(&pointer)
+                        ),
+                    )
+                    .in_file(&file.name)
+                    .at(doc.spans.locate_key(file, &p))
+                    .pointer(&p)
+                    .found(format!("`{key}`"));
+                    d = match error.kind() {
+                        ValidationErrorKind::Pattern { pattern } => d
+                            .expected(format!("a key matching `{pattern}`"))
+                            .help(pattern_help(root, name_schema, pattern)),
+                        ValidationErrorKind::MaxLength { limit } => d
+                            .expected(format!("at most {limit} characters"))
+                            .help(format!(
+                                "shorten `{key}` to at most {limit} characters (it has {})",
+                                key.chars().count()
+                            )),
+                        _ => d.help(format!("rename `{key}`: {}", error.masked())),
+                    };
+                    diags.push(d);
+                    prune.push(p);
+                }
+                ValidationErrorKind::UniqueItems => {
+                    // Point at the second occurrence of the first repeated item.
+                    let items = instance.as_array().map(Vec::as_slice).unwrap_or_default();
+                    let repeat = items.iter().enumerate().find_map(|(j, v)| {
+                        items[..j].iter().position(|w| w == v).map(|i| (i, j, v))
+                    });
+                    let (at, first, shown) = match repeat {
+                        Some((i, j, v)) => {
+                            let p = format!("{pointer}/{j}");
+                            (
+                                doc.spans.locate(file, &p),
+                                doc.spans.locate(file, &format!("{pointer}/{i}")),
+                                plain(v),
+                            )
+                        }
+                        None => (here, None, String::new()),
+                    };
+                    let mut d = Diagnostic::error(
+                        "schema/unique",
+                        format!("`{field}` lists `{shown}` more than once"),
+                    )
+                    .in_file(&file.name)
+                    .at(at)
+                    .pointer(&pointer)
+                    .help(format!(
+                        "remove the repeated `{shown}`; each entry may appear once"
+                    ));
+                    if let Some(s) = first {
+                        d = d.label(&file.name, s, "first listed here");
                     }
                     diags.push(d);
                     prune.push(pointer.clone());
@@ -262,33 +312,85 @@ impl Schemas {
                             format!("`{field}` is not a valid {format}"),
                         )
                         .found(format!("`{}`", plain(instance)))
-                        .expected(format!("a {format}")),
+                        .expected(format!("a {format}"))
+                        .help(match format.as_str() {
+                            "uri" => "write a full URL including the scheme, e.g. `https://example.com/page`".to_string(),
+                            "hostname" => "write a host name such as `apps.example.com` (no scheme, no path)".to_string(),
+                            other => format!("write a valid {other}"),
+                        }),
                     );
                     prune.push(pointer.clone());
                 }
                 other => {
+                    let len = instance.as_str().map_or(0, |s| s.chars().count());
                     let (code, help) = match other {
                         ValidationErrorKind::Minimum { .. }
                         | ValidationErrorKind::Maximum { .. }
                         | ValidationErrorKind::ExclusiveMinimum { .. }
-                        | ValidationErrorKind::ExclusiveMaximum { .. } => ("schema/range", None),
-                        ValidationErrorKind::MinItems { .. }
-                        | ValidationErrorKind::MaxItems { .. }
-                        | ValidationErrorKind::MinProperties { .. }
-                        | ValidationErrorKind::MaxProperties { .. } => ("schema/size", None),
-                        ValidationErrorKind::MinLength { .. }
-                        | ValidationErrorKind::MaxLength { .. } => ("schema/length", None),
-                        ValidationErrorKind::UniqueItems => (
-                            "schema/unique",
-                            Some("remove the repeated entries".to_string()),
+                        | ValidationErrorKind::ExclusiveMaximum { .. } => {
+                            let range = err
+                                .schema_path()
+                                .as_str()
+                                .rsplit_once('/')
+                                .and_then(|(p, _)| root.pointer(p))
+                                .and_then(range_text);
+                            let help = match range {
+                                Some(r) => format!("use a value {r}"),
+                                None => format!(
+                                    "use a value within the allowed range: {}",
+                                    err.masked()
+                                ),
+                            };
+                            ("schema/range", help)
+                        }
+                        ValidationErrorKind::MinItems { limit } => (
+                            "schema/size",
+                            format!(
+                                "list at least {limit} item{} under `{field}`",
+                                plural(*limit)
+                            ),
                         ),
-                        _ => ("schema/invalid", None),
+                        ValidationErrorKind::MaxItems { limit } => (
+                            "schema/size",
+                            format!(
+                                "list at most {limit} item{} under `{field}`",
+                                plural(*limit)
+                            ),
+                        ),
+                        ValidationErrorKind::MinProperties { limit } => (
+                            "schema/size",
+                            format!(
+                                "add at least {limit} entr{} under `{field}`",
+                                if *limit == 1 { "y" } else { "ies" }
+                            ),
+                        ),
+                        ValidationErrorKind::MaxProperties { limit } => (
+                            "schema/size",
+                            format!(
+                                "keep at most {limit} entr{} under `{field}`",
+                                if *limit == 1 { "y" } else { "ies" }
+                            ),
+                        ),
+                        ValidationErrorKind::MinLength { limit } if *limit == 1 => (
+                            "schema/length",
+                            format!("`{field}` cannot be empty: write a value"),
+                        ),
+                        ValidationErrorKind::MinLength { limit } => (
+                            "schema/length",
+                            format!("write at least {limit} characters (it has {len})"),
+                        ),
+                        ValidationErrorKind::MaxLength { limit } => (
+                            "schema/length",
+                            format!("shorten it to at most {limit} characters (it has {len})"),
+                        ),
+                        _ => (
+                            "schema/invalid",
+                            format!("change `{field}` so that it conforms: {}", err.masked()),
+                        ),
                     };
-                    let mut d = mk(code, format!("`{field}` is invalid: {}", err.masked()))
-                        .found(describe(instance));
-                    if let Some(h) = help {
-                        d = d.help(h);
-                    }
+                    let d = mk(code, format!("`{field}` is invalid: {}", err.masked()))
+                        .found(describe(instance))
+                        .help(help);
                     diags.push(d);
                     prune.push(pointer.clone());
                 }
@@ -345,7 +447,109 @@ fn plain(v: &Value) -> String {
     }
 }
 
+/// The first sentence of a description: up to a ". " that is followed by a capital letter and
+/// does not end an abbreviation ("e.g. ", "i.e. ").
 fn first_sentence(s: &str) -> String {
-    let end = s.find(". ").map_or(s.len(), |i| i + 1);
+    let end = s
+        .match_indices(". ")
+        .map(|(i, _)| i)
+        .find(|&i| {
+            let before = &s[..i];
+            !before.ends_with("e.g")
+                && !before.ends_with("i.e")
+                && s[i + 2..].starts_with(|c: char| c.is_ascii_uppercase())
+        })
+        .map_or(s.len(), |i| i + 1);
     s[..end].trim().to_string()
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// How to fix a value of the wrong type.
+fn type_help(field: &str, expected: &str, instance: &Value) -> String {
+    let text = instance.as_str().unwrap_or_default();
+    if expected.contains("string") && (instance.is_number() || instance.is_boolean()) {
+        format!("quote it: `{field}: \"{instance}\"`")
+    } else if (expected.contains("integer") || expected.contains("number"))
+        && !text.trim().is_empty()
+        && text.trim().parse::<f64>().is_ok()
+    {
+        format!(
+            "write the number without quotes: `{field}: {}`",
+            text.trim()
+        )
+    } else if expected.contains("integer") {
+        format!("write a whole number (digits only, no quotes), e.g. `{field}: 3`")
+    } else if expected.contains("number") {
+        format!("write a number (no quotes), e.g. `{field}: 99.9`")
+    } else if expected.contains("boolean") {
+        format!(
+            "write `{field}: true` or `{field}: false` (YAML 1.2 reads `yes`/`no`/`on`/`off` as text)"
+        )
+    } else if expected.contains("list") {
+        format!(
+            "write a list, e.g. `{field}: [a, b]`, or one `- item` per line indented below `{field}:`"
+        )
+    } else if expected.contains("mapping") && instance.is_null() {
+        format!(
+            "write `{field}: {{}}` for an empty mapping, or `key: value` pairs indented below `{field}:`"
+        )
+    } else if expected.contains("mapping") {
+        format!("write `key: value` pairs indented below `{field}:` (not a list or a single value)")
+    } else {
+        format!("write {expected}")
+    }
+}
+
+/// Explains a pattern: a named format (a `$defs` entry with a title) describes itself; an inline
+/// pattern borrows the description of the named format with the same pattern, if there is one.
+fn pattern_help(root: &Value, parent: Option<&Value>, pattern: &str) -> String {
+    let titled = |s: &Value| s.get("title").is_some();
+    let desc = |s: &Value| {
+        s.get("description")
+            .and_then(Value::as_str)
+            .map(first_sentence)
+    };
+    let named = root
+        .get("$defs")
+        .and_then(Value::as_object)
+        .and_then(|defs| {
+            defs.values()
+                .find(|d| titled(d) && d.get("pattern").and_then(Value::as_str) == Some(pattern))
+        });
+    parent
+        .filter(|p| titled(p))
+        .and_then(desc)
+        .or_else(|| named.and_then(desc))
+        .or_else(|| parent.and_then(desc))
+        .unwrap_or_else(|| format!("change the value so that it matches `{pattern}`"))
+}
+
+/// "from 1 to 65535", "greater than 0 and at most 100"... from a schema's numeric limits.
+fn range_text(schema: &Value) -> Option<String> {
+    let n = |k: &str| {
+        schema
+            .get(k)
+            .filter(|v| v.is_number())
+            .map(Value::to_string)
+    };
+    let low = n("minimum")
+        .map(|v| (v, false))
+        .or_else(|| n("exclusiveMinimum").map(|v| (v, true)));
+    let high = n("maximum")
+        .map(|v| (v, false))
+        .or_else(|| n("exclusiveMaximum").map(|v| (v, true)));
+    Some(match (low, high) {
+        (Some((a, false)), Some((b, false))) => format!("from {a} to {b}"),
+        (Some((a, ax)), Some((b, bx))) => format!(
+            "{} {a} and {} {b}",
+            if ax { "greater than" } else { "at least" },
+            if bx { "less than" } else { "at most" }
+        ),
+        (Some((a, ax)), None) => format!("{} {a}", if ax { "greater than" } else { "of at least" }),
+        (None, Some((b, bx))) => format!("{} {b}", if bx { "less than" } else { "of at most" }),
+        (None, None) => return None,
+    })
 }
