@@ -266,10 +266,10 @@ fn cmd_validate(input: &InputArgs, format: Format) -> u8 {
         say(
             format,
             &format!(
-                "error: {} in {} file{} checked",
+                "error: {} (checked {} platform.yaml file{} and the organisation config)",
                 problems(errors, warnings),
-                run.files,
-                if run.files == 1 { "" } else { "s" }
+                run.files.saturating_sub(1),
+                if run.files == 2 { "" } else { "s" }
             ),
         );
         return if run.usage_error {

@@ -259,6 +259,11 @@ impl Builder<'_> {
             resolve_plain(text)
         };
         let (pointer, key) = self.child_pointer();
+        // An empty value (`dev:`) has no text of its own: show its key instead.
+        let pos = match key {
+            Some(k) if text.is_empty() && style == ScalarStyle::Plain => k,
+            _ => pos,
+        };
         self.spans
             .nodes
             .insert(pointer, NodeSpans { key, value: pos });
@@ -481,15 +486,24 @@ fn syntax_error(file: &SourceFile, e: &ScanError) -> Diagnostic {
     // a line or more away from the cause: point at the cause instead.
     let tab = indentation_tab(&file.text, span.line);
     let is_tab = info.contains("tab") || line_text.starts_with('\t');
-    let unclosed = if info.contains("flow mapping") || info.contains("flow sequence") {
-        unclosed_bracket(&file.text, span.start)
-    } else {
-        None
-    };
+    // A bracket left open on an earlier line makes the scanner fail later, with a message
+    // about whatever it met there.
+    let unclosed = unclosed_bracket(&file.text, span.start).filter(|(at, _)| {
+        info.contains("flow mapping")
+            || info.contains("flow sequence")
+            || file.span_at_byte(*at).line < span.line
+    });
     let mut help = "check the indentation and brackets on this line and the one before".to_string();
     let mut code = "yaml/syntax";
     let mut label = None;
-    if is_tab {
+    let mut message = format!("invalid YAML: {info}");
+    if info.contains("recursion limit") {
+        // The scanner has its own nesting limit, which it may reach before the builder's.
+        code = "yaml/too-deep";
+        message = format!("nesting is too deep for pctl to read ({info})");
+        help = "platform.yaml needs only a few levels; check for runaway indentation or brackets"
+            .into();
+    } else if is_tab {
         code = "yaml/tab";
         if let Some((line, col)) = tab {
             span = file.span(line, col, 1);
@@ -513,15 +527,20 @@ fn syntax_error(file: &SourceFile, e: &ScanError) -> Diagnostic {
             span = opener;
             help = format!("this `{open}` is never closed: add the matching `{close}`");
         } else {
-            help = format!(
-                "add the missing `,` between entries, or the `{close}` that closes the `{open}`"
-            );
-            if opener.line != span.line {
+            help = if opener.line == span.line {
+                format!(
+                    "add the missing `,` between entries, or the `{close}` that closes the `{open}`"
+                )
+            } else {
                 label = Some((opener, format!("this `{open}` is still open")));
-            }
+                format!(
+                    "close the `{open}` on line {} with `{close}`, or add the missing `,` between its entries",
+                    opener.line
+                )
+            };
         }
     }
-    let mut d = Diagnostic::error("yaml/syntax", format!("invalid YAML: {info}"))
+    let mut d = Diagnostic::error("yaml/syntax", message)
         .in_file(&file.name)
         .at(Some(span))
         .help(help);

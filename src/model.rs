@@ -48,6 +48,7 @@ pub struct Spec {
     pub deploy: Deploy,
     pub slo: Option<Slo>,
     pub compute: Option<Compute>,
+    #[serde(deserialize_with = "blank_is_default")]
     pub environments: IndexMap<String, EnvOverride>,
     pub blueprint: Option<String>,
 }
@@ -138,6 +139,16 @@ pub struct Compute {
     pub cpu: Option<String>,
     #[serde(deserialize_with = "quantity")]
     pub memory: Option<String>,
+}
+
+/// `dev:` with no value deploys with the defaults, like `dev: {}`.
+fn blank_is_default<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<IndexMap<String, EnvOverride>, D::Error> {
+    let m = IndexMap::<String, Option<EnvOverride>>::deserialize(d)?;
+    Ok(m.into_iter()
+        .map(|(k, v)| (k, v.unwrap_or_default()))
+        .collect())
 }
 
 /// Quantities may be written as YAML numbers (`cpu: 1`, `cpu: 0.5`); keep them as text.

@@ -73,20 +73,22 @@ fn check_document<T: serde::de::DeserializeOwned + Default>(
     Some((doc, model, schema_ok))
 }
 
-/// Finds the values that make `value` fail to deserialize as `T`, one at a time: descends into
-/// the child whose removal makes the rest readable. Each is reported and removed from `value`.
+/// Finds the values that make `value` fail to deserialize as `T` although the schema accepted
+/// them (a number too large for the model, `8080.0` for an integer). Descends from the root into
+/// a child that fails on its own (every model field has a default, so a document holding only
+/// the path to one value is otherwise readable). Each is reported and removed from `value`.
 fn unreadable_values<T: serde::de::DeserializeOwned>(
     file: &SourceFile,
     doc: &Document,
     value: &mut Value,
 ) -> Vec<Diagnostic> {
-    let readable = |v: &Value| serde_json::from_value::<T>(v.clone()).is_ok();
+    let fails = |v: &Value, p: &str| serde_json::from_value::<T>(only_path(v, p)).err();
     let mut diags = Vec::new();
     // Bounded: each round removes one value.
     for _ in 0..64 {
-        let Err(err) = serde_json::from_value::<T>(value.clone()) else {
+        if fails(value, "").is_none() {
             break;
-        };
+        }
         let mut pointer = String::new();
         loop {
             let children: Vec<String> = match value.pointer(&pointer) {
@@ -94,39 +96,51 @@ fn unreadable_values<T: serde::de::DeserializeOwned>(
                 Some(Value::Array(a)) => (0..a.len()).map(|i| format!("{pointer}/{i}")).collect(),
                 _ => break,
             };
-            let culprit = children.into_iter().find(|c| {
-                let mut probe = value.clone();
-                prune_paths(&mut probe, vec![c.clone()]);
-                readable(&probe)
-            });
-            match culprit {
+            match children.into_iter().find(|c| fails(value, c).is_some()) {
                 Some(c) => pointer = c,
                 None => break,
             }
         }
+        let err = fails(value, &pointer)
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         let found = value.pointer(&pointer).cloned().unwrap_or(Value::Null);
         let field = pointer.rsplit('/').next().unwrap_or_default().to_string();
-        let mut d = Diagnostic::error(
+        let whole = found
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && !found.is_i64() && !found.is_u64());
+        let limit = ["u8", "u16", "u32", "u64", "i32", "i64"]
+            .iter()
+            .find(|t| err.ends_with(&format!("expected {t}")))
+            .map(|t| match *t {
+                "u8" => u64::from(u8::MAX),
+                "u16" => u64::from(u16::MAX),
+                "u32" => u64::from(u32::MAX),
+                "u64" => u64::MAX,
+                "i32" => i32::MAX as u64,
+                _ => i64::MAX as u64,
+            });
+        let d = Diagnostic::error(
             "schema/unsupported-value",
-            format!("`{field}` cannot be used as written: {err}"),
+            match (whole, limit) {
+                (Some(_), _) => {
+                    format!("`{field}` must be a whole number written without a decimal point")
+                }
+                (None, Some(max)) if found.is_number() => {
+                    format!("`{field}` is out of the range pctl supports (0 to {max})")
+                }
+                _ => format!("`{field}` cannot be used as written: {err}"),
+            },
         )
         .in_file(&file.name)
         .at(doc.spans.locate(file, &pointer))
         .pointer(&pointer)
-        .found(schema::describe(&found));
-        d = if found
-            .as_f64()
-            .is_some_and(|f| f.fract() == 0.0 && !found.is_i64() && !found.is_u64())
-        {
-            d.help(format!(
-                "write it as a whole number, without the decimal point: `{field}: {}`",
-                found.as_f64().unwrap_or_default() as i64
-            ))
-        } else if found.is_number() {
-            d.help("use a smaller number")
-        } else {
-            d.help(format!("check the type of `{field}` in `pctl schema`"))
-        };
+        .found(schema::describe(&found))
+        .help(match (whole, limit) {
+            (Some(f), _) => format!("write `{field}: {}`", f as i64),
+            (None, Some(_)) if found.is_number() => "use a smaller number".to_string(),
+            _ => format!("check the type of `{field}` against `pctl schema`"),
+        });
         diags.push(d);
         if pointer.is_empty() {
             break;
@@ -134,6 +148,41 @@ fn unreadable_values<T: serde::de::DeserializeOwned>(
         prune_paths(value, vec![pointer]);
     }
     diags
+}
+
+/// A copy of `value` holding only the path from the root to `pointer` and the subtree there.
+fn only_path(value: &Value, pointer: &str) -> Value {
+    let Some((parent, last)) = pointer.rsplit_once('/') else {
+        return value.clone();
+    };
+    let child = value.pointer(pointer).cloned().unwrap_or(Value::Null);
+    let mut out = only_path_shell(value, parent);
+    if let Some(slot) = out.pointer_mut(parent) {
+        match slot {
+            Value::Object(m) => {
+                m.insert(last.replace("~1", "/").replace("~0", "~"), child);
+            }
+            Value::Array(a) => a.push(child),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// `only_path` for a container: the path to it, with the container itself emptied.
+fn only_path_shell(value: &Value, pointer: &str) -> Value {
+    let empty = |v: Option<&Value>| match v {
+        Some(Value::Array(_)) => Value::Array(Vec::new()),
+        _ => Value::Object(serde_json::Map::new()),
+    };
+    if pointer.is_empty() {
+        return empty(Some(value));
+    }
+    let mut out = only_path(value, pointer);
+    if let Some(slot) = out.pointer_mut(pointer) {
+        *slot = empty(value.pointer(pointer));
+    }
+    out
 }
 
 /// Removes the values at `pointers` (deepest and highest index first, so indices stay valid).

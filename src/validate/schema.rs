@@ -231,11 +231,11 @@ impl Schemas {
                     )
                     .found(format!("`{}`", plain(instance)))
                     .expected(format!("a value matching `{pattern}`"))
-                    .help(pattern_help(
-                        root,
-                        keyword_parent("/pattern"),
-                        pattern,
-                    ));
+                    .help(
+                        pattern_help(root, keyword_parent("/pattern"), pattern).unwrap_or_else(
+                            || format!("change the value so that it matches `{pattern}`"),
+                        ),
+                    );
                     diags.push(d);
                     prune.push(pointer.clone());
                 }
@@ -244,8 +244,11 @@ impl Schemas {
                     // invalid: point at that key, and drop only that entry.
                     let key = plain(error.instance());
                     let p = join_pointer(&pointer, &key);
-                    let name_schema =
-                        keyword_parent("/propertyNames").and_then(|s| s.get("propertyNames"));
+                    // The schema path may go on into the name schema (`.../propertyNames/pattern`).
+                    let container = schema_path
+                        .rfind("/propertyNames")
+                        .and_then(|i| root.pointer(&schema_path[..i]));
+                    let name_schema = container.and_then(|s| s.get("propertyNames"));
                     let mut d = Diagnostic::error(
                         "schema/key",
                         format!(
@@ -258,9 +261,15 @@ impl Schemas {
                     .pointer(&p)
                     .found(format!("`{key}`"));
                     d = match error.kind() {
-                        ValidationErrorKind::Pattern { pattern } => d
-                            .expected(format!("a key matching `{pattern}`"))
-                            .help(pattern_help(root, name_schema, pattern)),
+                        ValidationErrorKind::Pattern { pattern } => {
+                            d.expected(format!("a key matching `{pattern}`")).help(
+                                pattern_help(root, name_schema, pattern)
+                                    .or_else(|| container.and_then(description))
+                                    .unwrap_or_else(|| {
+                                        format!("rename `{key}` to match `{pattern}`")
+                                    }),
+                            )
+                        }
                         ValidationErrorKind::MaxLength { limit } => d
                             .expected(format!("at most {limit} characters"))
                             .help(format!(
@@ -505,13 +514,9 @@ fn type_help(field: &str, expected: &str, instance: &Value) -> String {
 
 /// Explains a pattern: a named format (a `$defs` entry with a title) describes itself; an inline
 /// pattern borrows the description of the named format with the same pattern, if there is one.
-fn pattern_help(root: &Value, parent: Option<&Value>, pattern: &str) -> String {
+fn pattern_help(root: &Value, parent: Option<&Value>, pattern: &str) -> Option<String> {
     let titled = |s: &Value| s.get("title").is_some();
-    let desc = |s: &Value| {
-        s.get("description")
-            .and_then(Value::as_str)
-            .map(first_sentence)
-    };
+    let desc = description;
     let named = root
         .get("$defs")
         .and_then(Value::as_object)
@@ -524,7 +529,14 @@ fn pattern_help(root: &Value, parent: Option<&Value>, pattern: &str) -> String {
         .and_then(desc)
         .or_else(|| named.and_then(desc))
         .or_else(|| parent.and_then(desc))
-        .unwrap_or_else(|| format!("change the value so that it matches `{pattern}`"))
+}
+
+/// The first sentence of a schema's description.
+fn description(schema: &Value) -> Option<String> {
+    schema
+        .get("description")
+        .and_then(Value::as_str)
+        .map(first_sentence)
 }
 
 /// "from 1 to 65535", "greater than 0 and at most 100"... from a schema's numeric limits.

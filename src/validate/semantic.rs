@@ -99,9 +99,13 @@ pub fn check_intent(
                     "/spec/blueprint",
                 )
                 .expected(one_of(&names));
-            if let Some(s) = did_you_mean(bp, names.iter().copied()) {
-                d = d.help(format!("did you mean `{s}`?"));
-            }
+            d = match did_you_mean(bp, names.iter().copied()) {
+                Some(s) => d.help(format!("did you mean `{s}`?")),
+                None => d.help(format!(
+                    "use {}, or remove `blueprint` to use the default for the kind",
+                    one_of(&names)
+                )),
+            };
             c.push(d);
         }
     } else if !kind.is_empty() && !caps.workloads.iter().any(|(k, _)| k == kind) {
@@ -166,9 +170,9 @@ pub fn check_intent(
         && !c.exists("/spec/port")
     {
         let what = if spec.endpoints.is_empty() {
-            "a Service"
+            "a Service needs"
         } else {
-            "endpoints"
+            "endpoints need"
         };
         let at = if spec.endpoints.is_empty() {
             "/spec"
@@ -178,7 +182,7 @@ pub fn check_intent(
         let d = c
             .error_key(
                 "semantic/missing-port",
-                format!("{what} need a `port` to receive traffic on"),
+                format!("{what} a `port` to receive traffic on"),
                 at,
             )
             .pointer("/spec/port")
@@ -300,7 +304,7 @@ pub fn check_intent(
         .collect();
     for (env, o) in &spec.environments {
         let base = join_pointer("/spec/environments", env);
-        if !env_names.contains(&env.as_str()) {
+        if !env_names.is_empty() && !env_names.contains(&env.as_str()) {
             let mut d = c
                 .error_key(
                     "semantic/unknown-environment",
@@ -312,9 +316,13 @@ pub fn check_intent(
                     "an environment of the organisation: {}",
                     one_of(&env_names)
                 ));
-            if let Some(s) = did_you_mean(env, env_names.iter().copied()) {
-                d = d.help(format!("did you mean `{s}`?"));
-            }
+            d = match did_you_mean(env, env_names.iter().copied()) {
+                Some(s) => d.help(format!("did you mean `{s}`?")),
+                None => d.help(format!(
+                    "deploy to {}, or ask the platform team to add `{env}` to pctl-org.yaml",
+                    one_of(&env_names)
+                )),
+            };
             c.push(d);
         }
         if let Some(a) = &o.autoscale {
@@ -360,9 +368,12 @@ pub fn check_intent(
                     let mut d = c
                         .error_key("semantic/unknown-resource", format!("environment `{env}` overrides resource `{rname}`, which `spec.resources` does not declare"), &p)
                         .expected(if names.is_empty() { "no overrides: this service declares no resources".to_string() } else { one_of(&names) });
-                    if let Some(s) = did_you_mean(rname, names.iter().copied()) {
-                        d = d.help(format!("did you mean `{s}`?"));
-                    }
+                    d = match did_you_mean(rname, names.iter().copied()) {
+                        Some(s) => d.help(format!("did you mean `{s}`?")),
+                        None => d.help(format!(
+                            "declare `{rname}` under `spec.resources`, or remove this override"
+                        )),
+                    };
                     c.push(d);
                 }
                 Some(base_r) => {
@@ -395,7 +406,12 @@ pub fn check_intent(
 
     // Delivery: canary steps and rollback thresholds.
     let deploy = &spec.deploy;
-    let strategy = deploy.strategy.as_deref().unwrap_or("rolling");
+    // A strategy the schema rejected is unknown: checks that depend on it are skipped.
+    let strategy = match deploy.strategy.as_deref() {
+        Some(s) => s,
+        None if c.exists("/spec/deploy/strategy") => "",
+        None => "rolling",
+    };
     if strategy == "canary" && deploy.steps.is_empty() && !c.exists("/spec/deploy/steps") {
         let d = c
             .error_key(
@@ -461,7 +477,7 @@ pub fn check_intent(
             );
         }
     }
-    if let (Some(w), Some(_)) = (last, deploy.steps.last()) {
+    if let Some(w) = deploy.steps.last().and_then(|s| s.weight) {
         if w != 100 {
             let n = deploy.steps.len() - 1;
             let d = c
@@ -545,9 +561,13 @@ fn check_size(c: &mut Checker, org: &Org, rtype: &str, size: Option<&str>, point
                 } else {
                     one_of(&sizes)
                 });
-            if let Some(x) = did_you_mean(s, sizes.iter().copied()) {
-                d = d.help(format!("did you mean `{x}`?"));
-            }
+            d = match did_you_mean(s, sizes.iter().copied()) {
+                Some(x) => d.help(format!("did you mean `{x}`?")),
+                None if sizes.is_empty() => d.help(format!(
+                    "remove `size`, or ask the platform team to add `sizes.{rtype}` to pctl-org.yaml"
+                )),
+                None => d.help(format!("use {}", one_of(&sizes))),
+            };
             c.push(d);
         }
         None if sizes.is_empty() => {
