@@ -44,20 +44,15 @@ pub fn compile(
         .iter()
         .map(|(c, _)| Feed::new(c.file.clone(), Arc::new(c.doc.clone())))
         .collect();
-    let env_services: Vec<(serde_json::Value, Vec<String>)> = org
+    // Environment-scope outputs see only the organisation: any service's publish renders them,
+    // so they must not depend on which services a run happens to include.
+    let envs: Vec<serde_json::Value> = org
         .spec
         .environments
         .iter()
-        .map(|e| {
-            let names: Vec<String> = services
-                .iter()
-                .filter(|s| s.deployments.iter().any(|d| d.env == e.name))
-                .map(|s| s.name.clone())
-                .collect();
-            (resolve::env_context(e), names)
-        })
+        .map(resolve::env_context)
         .collect();
-    let (mut tree, diagnostics) = blueprints.expand(&services, &feeds, &org_ctx, &env_services);
+    let (mut tree, diagnostics) = blueprints.expand(&services, &feeds, &org_ctx, &envs);
     plan::add_state(&mut tree, &services);
     let mut diagnostics = dedupe(diagnostics);
     sort(&mut diagnostics);

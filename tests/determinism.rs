@@ -47,3 +47,40 @@ fn shuffled_input_order_gives_identical_bytes() {
         );
     }
 }
+
+#[test]
+fn organisation_files_do_not_depend_on_which_services_are_rendered() {
+    // Each app repo publishes alone; the shared entry points must come out the same either way.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for fixture in ["fixtures/acme", "fixtures/acme-flux"] {
+        let run = check_inputs(&root.join(fixture), true, None, None);
+        let (org, blueprints) = (run.org.as_ref().unwrap(), run.blueprints.as_ref().unwrap());
+        let src = Source {
+            repository: "r".into(),
+            sha: "0".repeat(40),
+            image_tag: "t".into(),
+        };
+        let all: Vec<_> = run
+            .intents
+            .iter()
+            .map(|(_, c)| (c.clone(), src.clone()))
+            .collect();
+        let full = compile(&org.model, &all, blueprints);
+        let org_files = |tree: &pctl::expand::Tree| -> Vec<(String, String)> {
+            tree.iter()
+                .filter(|(_, f)| f.owner == pctl::expand::Owner::Org)
+                .map(|(p, f)| (p.clone(), f.content.clone()))
+                .collect()
+        };
+        assert!(!org_files(&full.tree).is_empty());
+        for one in &all {
+            let alone = compile(&org.model, std::slice::from_ref(one), blueprints);
+            assert_eq!(
+                org_files(&alone.tree),
+                org_files(&full.tree),
+                "{fixture}: {}",
+                one.0.model.metadata.name
+            );
+        }
+    }
+}

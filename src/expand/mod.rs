@@ -330,7 +330,7 @@ impl BlueprintSet {
         services: &[Service],
         feeds: &[Feed],
         org_ctx: &Value,
-        env_services: &[(Value, Vec<String>)],
+        envs: &[Value],
     ) -> (Tree, Vec<Diagnostic>) {
         let version = json!({"version": env!("CARGO_PKG_VERSION")});
         let org_only = JValue::from(minijinja::value::Serde(
@@ -396,9 +396,9 @@ impl BlueprintSet {
         }
 
         // Organisation-owned outputs, once per environment.
-        for (env_ctx, names) in env_services {
+        for env_ctx in envs {
             let ctx = JValue::from(minijinja::value::Serde(
-                json!({"org": org_ctx, "env": env_ctx, "services": names, "pctl": version}),
+                json!({"org": org_ctx, "env": env_ctx, "pctl": version}),
             ));
             let what = format!(
                 "environment `{}`",
