@@ -3,7 +3,7 @@
 
 use crate::compile::compile;
 use crate::diag::{Diagnostic, has_errors, sort};
-use crate::discover::{self, OrgSource, SourceOverrides};
+use crate::discover::{self, OrgSource, SourceOverrides, redact_url};
 use crate::expand::BlueprintSet;
 use crate::model::{Intent, Org};
 use crate::plan::{self, Action};
@@ -69,12 +69,59 @@ enum Command {
         #[arg(long, value_name = "SHA")]
         source_sha: Option<String>,
     },
+    /// Show what publishing would change in the deploy repository, as a unified diff
+    Diff {
+        #[command(flatten)]
+        input: InputArgs,
+        #[command(flatten)]
+        pins: PinArgs,
+        #[command(flatten)]
+        deploy: DeployArgs,
+    },
+    /// Commit and push exactly the rendered change to the deploy repository
+    Publish {
+        #[command(flatten)]
+        input: InputArgs,
+        #[command(flatten)]
+        pins: PinArgs,
+        #[command(flatten)]
+        deploy: DeployArgs,
+        /// Overwrite files edited by hand in the deploy repository (and take over unmanaged files at pctl's paths)
+        #[arg(long)]
+        force: bool,
+        /// Delete everything pctl generated for a service that no longer exists (repeatable)
+        #[arg(long, value_name = "SERVICE")]
+        remove: Vec<String>,
+        /// Attempts when other publishers push first
+        #[arg(long, default_value_t = 10, value_name = "N")]
+        max_attempts: u32,
+    },
     /// Print a JSON Schema (for editors: yaml-language-server)
     Schema {
         /// Which schema
         #[arg(value_enum, default_value = "platform")]
         which: SchemaArg,
     },
+}
+
+#[derive(clap::Args, Debug, Clone)]
+struct PinArgs {
+    /// Image tag to deploy [default: the source commit]
+    #[arg(long, value_name = "TAG")]
+    image_tag: Option<String>,
+    /// Commit of the application repository [default: its HEAD]
+    #[arg(long, value_name = "SHA")]
+    source_sha: Option<String>,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+struct DeployArgs {
+    /// The deploy repository: a local path to a bare repository, file://, git:// or https:// (token in PCTL_GIT_TOKEN)
+    #[arg(long, value_name = "URL|PATH")]
+    deploy_repo: String,
+    /// Publish to this branch (for review in a pull request) instead of the organisation's deploy branch
+    #[arg(long, value_name = "BRANCH")]
+    branch: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -112,6 +159,25 @@ pub fn run() -> ExitCode {
                 sha: source_sha,
                 image_tag,
             },
+            format,
+        ),
+        Command::Diff {
+            input,
+            pins,
+            deploy,
+        } => cmd_publish(&input, pins, &deploy, None, format),
+        Command::Publish {
+            input,
+            pins,
+            deploy,
+            force,
+            remove,
+            max_attempts,
+        } => cmd_publish(
+            &input,
+            pins,
+            &deploy,
+            Some((force, remove, max_attempts)),
             format,
         ),
         Command::Schema { which } => {
@@ -294,48 +360,81 @@ fn cmd_validate(input: &InputArgs, format: Format) -> u8 {
     EXIT_OK
 }
 
-fn cmd_render(input: &InputArgs, out: Option<&Path>, pins: SourceOverrides, format: Format) -> u8 {
+/// The compiled tree of a run, or the exit code after reporting why there is none.
+struct Built {
+    run: CheckedRun,
+    org: Checked<Org>,
+    compiled: crate::compile::Compiled,
+    sources: Vec<(String, String, String)>,
+}
+
+fn fail(run: &CheckedRun, diags: &[Diagnostic], code: u8, format: Format) -> u8 {
+    let (errors, warnings) = counts(diags);
+    report::emit(
+        diags,
+        &run.sources,
+        format,
+        serde_json::json!({"errors": errors, "warnings": warnings, "written": false}),
+    );
+    say(
+        format,
+        &format!("error: {}; nothing was written", problems(errors, warnings)),
+    );
+    code
+}
+
+fn build(input: &InputArgs, pins: &SourceOverrides, format: Format) -> Result<Built, u8> {
     let mut run = check(input);
-    let fail = |run: &CheckedRun, diags: &[Diagnostic], code: u8| {
-        let (errors, warnings) = counts(diags);
-        report::emit(
-            diags,
-            &run.sources,
-            format,
-            serde_json::json!({"errors": errors, "warnings": warnings, "written": false}),
-        );
-        say(
-            format,
-            &format!("error: {}; nothing was written", problems(errors, warnings)),
-        );
-        code
-    };
     if has_errors(&run.diags) {
         let code = if run.usage_error {
             EXIT_USAGE
         } else {
             EXIT_INVALID
         };
-        return fail(&run, &run.diags, code);
+        return Err(fail(&run, &run.diags, code, format));
     }
     let (Some(org), Some(blueprints)) = (run.org.take(), run.blueprints.take()) else {
-        return fail(&run, &run.diags, EXIT_INVALID);
+        return Err(fail(&run, &run.diags, EXIT_INVALID, format));
     };
     let mut intents: Vec<(Checked<Intent>, Source)> = Vec::new();
     for (path, c) in std::mem::take(&mut run.intents) {
-        match discover::source_of(&path, c.model.metadata.repository.as_deref(), &pins) {
+        match discover::source_of(&path, c.model.metadata.repository.as_deref(), pins) {
             Ok(src) => intents.push((c, src)),
             Err(d) => {
                 run.diags.push(d);
-                return fail(&run, &run.diags, EXIT_USAGE);
+                return Err(fail(&run, &run.diags, EXIT_USAGE, format));
             }
         }
     }
     let compiled = compile(&org.model, &intents, &blueprints);
     run.diags.extend(compiled.diagnostics.iter().cloned());
     if has_errors(&run.diags) {
-        return fail(&run, &run.diags, EXIT_INVALID);
+        return Err(fail(&run, &run.diags, EXIT_INVALID, format));
     }
+    let mut sources: Vec<(String, String, String)> = intents
+        .iter()
+        .map(|(c, s)| {
+            (
+                c.model.metadata.name.clone(),
+                s.repository.clone(),
+                s.sha.clone(),
+            )
+        })
+        .collect();
+    sources.sort();
+    Ok(Built {
+        run,
+        org,
+        compiled,
+        sources,
+    })
+}
+
+fn cmd_render(input: &InputArgs, out: Option<&Path>, pins: SourceOverrides, format: Format) -> u8 {
+    let Built { run, compiled, .. } = match build(input, &pins, format) {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
     let (_, warnings) = counts(&run.diags);
     let Some(out) = out else {
         report::emit(
@@ -353,11 +452,11 @@ fn cmd_render(input: &InputArgs, out: Option<&Path>, pins: SourceOverrides, form
     };
     let plan = match plan::plan_dir(out, &compiled.tree) {
         Ok(p) => p,
-        Err(d) => return fail(&run, &[d], EXIT_USAGE),
+        Err(d) => return fail(&run, &[d], EXIT_USAGE, format),
     };
     if let Err(e) = plan::apply(out, &compiled.tree, &plan) {
         let d = Diagnostic::error("out/write", format!("{e:#}"));
-        return fail(&run, &[d], EXIT_USAGE);
+        return fail(&run, &[d], EXIT_USAGE, format);
     }
     let summary = serde_json::json!({
         "services": compiled.services,
@@ -395,4 +494,173 @@ fn cmd_render(input: &InputArgs, out: Option<&Path>, pins: SourceOverrides, form
         ),
     );
     EXIT_OK
+}
+
+/// `diff` (publish options None) and `publish`.
+fn cmd_publish(
+    input: &InputArgs,
+    pins: PinArgs,
+    deploy: &DeployArgs,
+    publish: Option<(bool, Vec<String>, u32)>,
+    format: Format,
+) -> u8 {
+    let pins = SourceOverrides {
+        sha: pins.source_sha,
+        image_tag: pins.image_tag,
+    };
+    let Built {
+        run,
+        org,
+        compiled,
+        sources,
+    } = match build(input, &pins, format) {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
+    let (force, remove, max_attempts) = publish.clone().unwrap_or((false, Vec::new(), 1));
+    if let Some(s) = remove.iter().find(|s| compiled.services.contains(s)) {
+        let d = Diagnostic::error(
+            "usage/remove-rendered",
+            format!("`--remove {s}` names a service this run renders"),
+        )
+        .help("remove its platform.yaml from the run, or drop --remove");
+        return fail(&run, &[d], EXIT_USAGE, format);
+    }
+    let target = crate::publish::Target {
+        url: deploy.deploy_repo.clone(),
+        base: org
+            .model
+            .spec
+            .deploy_repository
+            .branch
+            .clone()
+            .unwrap_or_else(|| "main".into()),
+        branch: deploy.branch.clone(),
+        force,
+        remove,
+        max_attempts,
+        token: std::env::var("PCTL_GIT_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty()),
+    };
+    let prov = crate::publish::Provenance { sources };
+    let outcome = match crate::publish::run(&compiled.tree, &target, &prov, publish.is_some()) {
+        Ok(o) => o,
+        Err((diags, environment)) => {
+            return fail(
+                &run,
+                &diags,
+                if environment {
+                    EXIT_USAGE
+                } else {
+                    EXIT_INVALID
+                },
+                format,
+            );
+        }
+    };
+    let count = |a: Action| outcome.changes.iter().filter(|c| c.action == a).count();
+    let files: Vec<serde_json::Value> = outcome
+        .changes
+        .iter()
+        .map(|c| {
+            let action = match c.action {
+                Action::Add => "add",
+                Action::Change => "change",
+                Action::Delete => "delete",
+            };
+            serde_json::json!({"path": c.path, "action": action, "owner": c.owner})
+        })
+        .collect();
+    let summary = serde_json::json!({
+        "commit": outcome.commit,
+        "branch": outcome.branch,
+        "attempts": outcome.attempts,
+        "added": count(Action::Add),
+        "changed": count(Action::Change),
+        "deleted": count(Action::Delete),
+        "removals": outcome.removals,
+        "files": files,
+    });
+    report::emit(&run.diags, &run.sources, format, summary);
+    if format != Format::Json {
+        let mut err = anstream::stderr();
+        let warn = anstyle::Style::new()
+            .bold()
+            .fg_color(Some(anstyle::AnsiColor::Yellow.into()));
+        for r in &outcome.removals {
+            let _ = writeln!(err, "{warn}removal{warn:#}: {r}");
+        }
+        if publish.is_none() {
+            print_diff(&outcome.changes);
+        }
+        let what = format!(
+            "{} added, {} changed, {} deleted",
+            count(Action::Add),
+            count(Action::Change),
+            count(Action::Delete)
+        );
+        let line = match (&outcome.commit, publish.is_some()) {
+            (_, false) if outcome.changes.is_empty() => {
+                format!("no changes for {}", redact_url(&target.url))
+            }
+            (_, false) => format!("{what} (not published: this is a diff)"),
+            (Some(c), true) => format!(
+                "published {} to {} `{}`: {what} (attempt {})",
+                &c[..12.min(c.len())],
+                redact_url(&target.url),
+                outcome.branch,
+                outcome.attempts
+            ),
+            (None, true) => format!(
+                "nothing to publish: `{}` of {} is up to date",
+                outcome.branch,
+                redact_url(&target.url)
+            ),
+        };
+        say(format, &line);
+    }
+    EXIT_OK
+}
+
+/// Unified diffs, coloured on a terminal (anstream strips colour when piped or with NO_COLOR).
+fn print_diff(changes: &[crate::publish::Change]) {
+    use anstyle::{AnsiColor, Style};
+    let mut out = anstream::stdout();
+    let red = Style::new().fg_color(Some(AnsiColor::Red.into()));
+    let green = Style::new().fg_color(Some(AnsiColor::Green.into()));
+    let cyan = Style::new().fg_color(Some(AnsiColor::Cyan.into()));
+    let bold = Style::new().bold();
+    for c in changes {
+        let old = c
+            .old
+            .as_deref()
+            .map(String::from_utf8_lossy)
+            .unwrap_or_default();
+        let new = c.new.as_deref().unwrap_or("");
+        let (a, b) = match c.action {
+            Action::Add => ("/dev/null".to_string(), format!("b/{}", c.path)),
+            Action::Delete => (format!("a/{}", c.path), "/dev/null".to_string()),
+            Action::Change => (format!("a/{}", c.path), format!("b/{}", c.path)),
+        };
+        let _ = writeln!(out, "{bold}--- {a}{bold:#}\n{bold}+++ {b}{bold:#}");
+        let diff = similar::TextDiff::from_lines(old.as_ref(), new);
+        for hunk in diff.unified_diff().context_radius(3).iter_hunks() {
+            let _ = writeln!(out, "{cyan}{}{cyan:#}", hunk.header());
+            for change in hunk.iter_changes() {
+                let (sign, style) = match change.tag() {
+                    similar::ChangeTag::Delete => ("-", red),
+                    similar::ChangeTag::Insert => ("+", green),
+                    similar::ChangeTag::Equal => (" ", Style::new()),
+                };
+                let text = change.value();
+                let nl = if text.ends_with('\n') {
+                    ""
+                } else {
+                    "\n\\ No newline at end of file\n"
+                };
+                let _ = write!(out, "{style}{sign}{text}{style:#}{nl}");
+            }
+        }
+    }
 }

@@ -14,6 +14,7 @@ pub mod expand;
 pub mod load;
 pub mod model;
 pub mod plan;
+pub mod publish;
 pub mod report;
 pub mod resolve;
 pub mod source;
