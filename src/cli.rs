@@ -631,6 +631,10 @@ fn print_diff(changes: &[crate::publish::Change]) {
     let green = Style::new().fg_color(Some(AnsiColor::Green.into()));
     let cyan = Style::new().fg_color(Some(AnsiColor::Cyan.into()));
     let bold = Style::new().bold();
+    // pctl's own records change with every file; their diff says nothing a reviewer needs.
+    let (records, changes): (Vec<_>, Vec<_>) = changes
+        .iter()
+        .partition(|c| c.path.starts_with(&format!("{}/", plan::STATE_DIR)));
     for c in changes {
         let old = c
             .old
@@ -662,5 +666,12 @@ fn print_diff(changes: &[crate::publish::Change]) {
                 let _ = write!(out, "{style}{sign}{text}{style:#}{nl}");
             }
         }
+    }
+    for r in records {
+        let _ = writeln!(
+            out,
+            "{bold}~~~ {} (pctl's ownership record, updated){bold:#}",
+            r.path
+        );
     }
 }

@@ -1,5 +1,5 @@
 //! pctl: a GitOps intent compiler. The pipeline, one module per stage:
-//! discover -> load -> validate -> resolve -> expand -> plan -> (publish) -> report.
+//! discover -> load -> validate -> resolve -> expand -> plan -> publish -> report.
 //! `compile` is the pure core that chains validate's output through resolve, expand and plan.
 
 // A `Diagnostic` is big (it carries found/expected/help/labels), and it is the cold path: an
