@@ -46,6 +46,9 @@ struct InputArgs {
     /// Folder of blueprints that override or add to the built-in ones
     #[arg(long, value_name = "DIR")]
     blueprints: Option<PathBuf>,
+    /// A run may have no platform.yaml at all (`publish --remove` from an emptied repository).
+    #[arg(skip)]
+    allow_none: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -216,6 +219,7 @@ pub fn check_inputs(
         all,
         org: org.map(Path::to_path_buf),
         blueprints: blueprints.map(Path::to_path_buf),
+        allow_none: false,
     })
 }
 
@@ -257,6 +261,7 @@ fn check(input: &InputArgs) -> CheckedRun {
     let Some(org) = org else { return run };
     let paths = match discover::find_intents(&input.path, input.all) {
         Ok(p) => p,
+        Err(d) if input.allow_none && d.code == "usage/no-intent" => Vec::new(),
         Err(d) => {
             run.diags.push(d);
             run.usage_error = true;
@@ -507,6 +512,12 @@ fn cmd_publish(
     let pins = SourceOverrides {
         sha: pins.source_sha,
         image_tag: pins.image_tag,
+    };
+    let input = &InputArgs {
+        allow_none: publish
+            .as_ref()
+            .is_some_and(|(_, remove, _)| !remove.is_empty()),
+        ..input.clone()
     };
     let Built {
         run,

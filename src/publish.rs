@@ -256,6 +256,26 @@ pub fn plan(
             new: None,
         });
     }
+    let known: BTreeSet<&str> = records
+        .files
+        .values()
+        .map(|(o, _)| o.as_str())
+        .filter(|o| *o != "organisation")
+        .collect();
+    for s in &target.remove {
+        if !known.contains(s.as_str()) {
+            let mut d = Diagnostic::error(
+                "publish/unknown-service",
+                format!("`--remove {s}`: the deploy repository has no files of a service `{s}`"),
+            )
+            .expected(crate::diag::one_of(&known.iter().collect::<Vec<_>>()));
+            d = match crate::diag::did_you_mean(s, known.iter().copied()) {
+                Some(m) => d.help(format!("did you mean `{m}`?")),
+                None => d.help("check the service name (metadata.name of its platform.yaml)"),
+            };
+            conflicts.push(d);
+        }
+    }
     if !conflicts.is_empty() {
         return Err(conflicts);
     }
@@ -444,7 +464,12 @@ pub struct Provenance {
     pub sources: Vec<(String, String, String)>,
 }
 
-fn message(outcome_changes: &[Change], removals: &[String], prov: &Provenance) -> String {
+fn message(
+    outcome_changes: &[Change],
+    removals: &[String],
+    prov: &Provenance,
+    removed: &[String],
+) -> String {
     let mut by_owner: BTreeMap<&str, (usize, usize, usize, BTreeSet<&str>)> = BTreeMap::new();
     for c in outcome_changes {
         let e = by_owner.entry(c.owner.as_str()).or_default();
@@ -462,12 +487,14 @@ fn message(outcome_changes: &[Change], removals: &[String], prov: &Provenance) -
         .values()
         .flat_map(|v| v.3.iter().copied())
         .collect();
+    let mut what: Vec<String> = services.iter().map(|s| s.to_string()).collect();
+    what.extend(removed.iter().map(|s| format!("remove {s}")));
     let mut subject = format!(
         "pctl: {}",
-        if services.is_empty() {
+        if what.is_empty() {
             "organisation".to_string()
         } else {
-            services.join(", ")
+            what.join(", ")
         }
     );
     if !envs.is_empty() {
@@ -491,7 +518,12 @@ fn message(outcome_changes: &[Change], removals: &[String], prov: &Provenance) -
     for (s, repo, sha) in &prov.sources {
         trailers.push(format!("Pctl-Source: {s} {repo}@{sha}"));
     }
-    trailers.push(format!("Pctl-Services: {}", services.join(",")));
+    if !services.is_empty() {
+        trailers.push(format!("Pctl-Services: {}", services.join(",")));
+    }
+    if !removed.is_empty() {
+        trailers.push(format!("Pctl-Removed: {}", removed.join(",")));
+    }
     trailers.push(format!("Pctl-Version: {}", env!("CARGO_PKG_VERSION")));
     format!(
         "{subject}\n\n{}\n\n{}\n",
@@ -510,6 +542,74 @@ fn signature() -> Result<Signature<'static>, git2::Error> {
 enum Pushed {
     Done,
     Rejected,
+}
+
+/// The folder of a deploy repository on this machine (a path or a `file://` URL), if it is one.
+fn local_path(url: &str) -> Option<std::path::PathBuf> {
+    let p = url.strip_prefix("file://").unwrap_or(url);
+    let path = Path::new(p);
+    (url.starts_with("file://") || path.exists()).then(|| path.to_path_buf())
+}
+
+/// Pushes to a repository on this machine without libgit2's local transport, which updates the
+/// branch with a forced write and can silently lose a concurrent publisher's commit. Objects are
+/// copied, then the branch moves only if it still points where this publish started from
+/// (compare-and-swap under the reference lock).
+fn push_local(
+    repo: &Repository,
+    dir: &Path,
+    target: &Target,
+    oid: Oid,
+    expected: Option<Oid>,
+    force: bool,
+) -> Result<Pushed, Diagnostic> {
+    let fail = |e: git2::Error| env_error(target, "cannot push to", &e);
+    let remote = Repository::open_bare(dir).map_err(fail)?;
+    let (ours, theirs) = (repo.odb().map_err(fail)?, remote.odb().map_err(fail)?);
+    let mut copy_err = None;
+    ours.foreach(|id| {
+        if !theirs.exists(*id) {
+            match ours
+                .read(*id)
+                .and_then(|o| theirs.write(o.kind(), o.data()))
+            {
+                Ok(_) => {}
+                Err(e) => {
+                    copy_err = Some(e);
+                    return false;
+                }
+            }
+        }
+        true
+    })
+    .map_err(fail)?;
+    if let Some(e) = copy_err {
+        return Err(fail(e));
+    }
+    let name = format!("refs/heads/{}", target.branch());
+    let msg = "pctl publish";
+    let current = remote.refname_to_id(&name).ok();
+    let result = match (force, expected, current) {
+        // Review branches belong to their publisher: replace whatever is there.
+        (true, _, _) => remote.reference(&name, oid, true, msg).map(|_| ()),
+        (false, Some(old), _) => remote
+            .reference_matching(&name, oid, true, old, msg)
+            .map(|_| ()),
+        (false, None, _) => remote.reference(&name, oid, false, msg).map(|_| ()),
+    };
+    match result {
+        Ok(()) => Ok(Pushed::Done),
+        // Moved meanwhile, exists already, or locked by another publisher: re-plan.
+        Err(e)
+            if matches!(
+                e.code(),
+                git2::ErrorCode::Modified | git2::ErrorCode::Exists | git2::ErrorCode::Locked
+            ) =>
+        {
+            Ok(Pushed::Rejected)
+        }
+        Err(e) => Err(fail(e)),
+    }
 }
 
 fn push(repo: &Repository, target: &Target, oid: Oid, force: bool) -> Result<Pushed, Diagnostic> {
@@ -566,6 +666,9 @@ pub fn run(
     // SAFETY: sets a libgit2 global option before any connection of this process is made.
     unsafe {
         let _ = git2::opts::set_server_connect_timeout_in_milliseconds(10_000);
+        // With a connect timeout the socket is non-blocking; reads then need a timeout too
+        // (libgit2 1.9 otherwise fails with EAGAIN). 30 s without a byte is a dead server.
+        let _ = git2::opts::set_server_timeout_in_milliseconds(30_000);
     }
     let dir = tempfile::tempdir().map_err(|e| {
         (
@@ -621,11 +724,22 @@ pub fn run(
             .find_tree(new_tree)
             .map_err(|e| env_fail(env_error(target, "cannot read", &e)))?;
         let parents: Vec<&git2::Commit> = parent.iter().collect();
-        let msg = message(&outcome.changes, &outcome.removals, prov);
+        let msg = message(&outcome.changes, &outcome.removals, prov, &target.remove);
         let oid = repo
             .commit(None, &sig, &sig, &msg, &tree_obj, &parents)
             .map_err(|e| env_fail(env_error(target, "cannot commit for", &e)))?;
-        match push(&repo, target, oid, target.branch.is_some()).map_err(env_fail)? {
+        let pushed = match local_path(&target.url) {
+            Some(dir) => {
+                let expected = if target.branch.is_some() {
+                    branch_tip.as_ref().map(|c| c.id())
+                } else {
+                    parent.as_ref().map(|c| c.id())
+                };
+                push_local(&repo, &dir, target, oid, expected, target.branch.is_some())
+            }
+            None => push(&repo, target, oid, target.branch.is_some()),
+        };
+        match pushed.map_err(env_fail)? {
             Pushed::Rejected => {
                 std::thread::sleep(backoff(attempt));
                 continue;
