@@ -132,6 +132,18 @@ impl Diagnostic {
         });
         self
     }
+    /// Help with "did you mean `x`?" when a candidate is close to `word`, else `otherwise`.
+    pub fn suggest<'a>(
+        self,
+        word: &str,
+        candidates: impl IntoIterator<Item = &'a str>,
+        otherwise: impl Into<String>,
+    ) -> Self {
+        match did_you_mean(word, candidates) {
+            Some(s) => self.help(format!("did you mean `{s}`?")),
+            None => self.help(otherwise),
+        }
+    }
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }

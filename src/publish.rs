@@ -269,10 +269,11 @@ pub fn plan(
                 format!("`--remove {s}`: the deploy repository has no files of a service `{s}`"),
             )
             .expected(crate::diag::one_of(&known.iter().collect::<Vec<_>>()));
-            d = match crate::diag::did_you_mean(s, known.iter().copied()) {
-                Some(m) => d.help(format!("did you mean `{m}`?")),
-                None => d.help("check the service name (metadata.name of its platform.yaml)"),
-            };
+            d = d.suggest(
+                s,
+                known.iter().copied(),
+                "check the service name (metadata.name of its platform.yaml)",
+            );
             conflicts.push(d);
         }
     }

@@ -1,7 +1,7 @@
 //! JSON Schema validation (schemas/*.json, embedded), with every error turned into a located
 //! diagnostic that says what was found, what was expected and how to fix it.
 
-use crate::diag::{Diagnostic, did_you_mean, join_pointer, one_of};
+use crate::diag::{Diagnostic, join_pointer, one_of};
 use crate::load::Document;
 use crate::source::SourceFile;
 use jsonschema::error::{TypeKind, ValidationErrorKind};
@@ -144,10 +144,11 @@ impl Schemas {
                         .pointer(&p)
                         .found(format!("`{key}`"))
                         .expected(one_of(&known));
-                        d = match did_you_mean(key, known.iter().map(String::as_str)) {
-                            Some(s) => d.help(format!("did you mean `{s}`?")),
-                            None => d.help(format!("remove `{key}`, or check its indentation")),
-                        };
+                        d = d.suggest(
+                            key,
+                            known.iter().map(String::as_str),
+                            format!("remove `{key}`, or check its indentation"),
+                        );
                         diags.push(d);
                         prune.push(p);
                     }
@@ -205,10 +206,11 @@ impl Schemas {
                     let mut d = mk("schema/enum", format!("`{field}` has an unsupported value"))
                         .found(format!("`{found}`"))
                         .expected(one_of(&opts));
-                    d = match did_you_mean(&found, opts.iter().map(String::as_str)) {
-                        Some(s) => d.help(format!("did you mean `{s}`?")),
-                        None => d.help(format!("use {}", one_of(&opts))),
-                    };
+                    d = d.suggest(
+                        &found,
+                        opts.iter().map(String::as_str),
+                        format!("use {}", one_of(&opts)),
+                    );
                     diags.push(d);
                     prune.push(pointer.clone());
                 }

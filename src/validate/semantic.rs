@@ -79,12 +79,11 @@ pub fn check_intent(
                 "a team declared in the organisation config: {}",
                 one_of(&teams)
             ));
-        d = match did_you_mean(owner, teams.iter().copied()) {
-            Some(s) => d.help(format!("did you mean `{s}`?")),
-            None => d.help(
-                "ask the platform team to add your team to pctl-org.yaml, or use an existing one",
-            ),
-        };
+        d = d.suggest(
+            owner,
+            teams.iter().copied(),
+            "ask the platform team to add your team to pctl-org.yaml, or use an existing one",
+        );
         c.push(d);
     }
 
@@ -99,13 +98,14 @@ pub fn check_intent(
                     "/spec/blueprint",
                 )
                 .expected(one_of(&names));
-            d = match did_you_mean(bp, names.iter().copied()) {
-                Some(s) => d.help(format!("did you mean `{s}`?")),
-                None => d.help(format!(
+            d = d.suggest(
+                bp,
+                names.iter().copied(),
+                format!(
                     "use {}, or remove `blueprint` to use the default for the kind",
                     one_of(&names)
-                )),
-            };
+                ),
+            );
             c.push(d);
         }
     } else if !kind.is_empty() && !caps.workloads.iter().any(|(k, _)| k == kind) {
@@ -278,10 +278,11 @@ pub fn check_intent(
                 )
                 .found(format!("`{rtype}`"))
                 .expected(one_of(&known_types));
-            d = match did_you_mean(rtype, known_types.iter().copied()) {
-                Some(s) => d.help(format!("did you mean `{s}`?")),
-                None => d.help("ask the platform team for a blueprint for this resource type"),
-            };
+            d = d.suggest(
+                rtype,
+                known_types.iter().copied(),
+                "ask the platform team for a blueprint for this resource type",
+            );
             c.push(d);
             continue;
         }
@@ -316,13 +317,14 @@ pub fn check_intent(
                     "an environment of the organisation: {}",
                     one_of(&env_names)
                 ));
-            d = match did_you_mean(env, env_names.iter().copied()) {
-                Some(s) => d.help(format!("did you mean `{s}`?")),
-                None => d.help(format!(
+            d = d.suggest(
+                env,
+                env_names.iter().copied(),
+                format!(
                     "deploy to {}, or ask the platform team to add `{env}` to pctl-org.yaml",
                     one_of(&env_names)
-                )),
-            };
+                ),
+            );
             c.push(d);
         }
         if let Some(a) = &o.autoscale {
@@ -368,12 +370,13 @@ pub fn check_intent(
                     let mut d = c
                         .error_key("semantic/unknown-resource", format!("environment `{env}` overrides resource `{rname}`, which `spec.resources` does not declare"), &p)
                         .expected(if names.is_empty() { "no overrides: this service declares no resources".to_string() } else { one_of(&names) });
-                    d = match did_you_mean(rname, names.iter().copied()) {
-                        Some(s) => d.help(format!("did you mean `{s}`?")),
-                        None => d.help(format!(
+                    d = d.suggest(
+                        rname,
+                        names.iter().copied(),
+                        format!(
                             "declare `{rname}` under `spec.resources`, or remove this override"
-                        )),
-                    };
+                        ),
+                    );
                     c.push(d);
                 }
                 Some(base_r) => {
