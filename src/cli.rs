@@ -105,6 +105,8 @@ enum Command {
         #[arg(value_enum, default_value = "platform")]
         which: SchemaArg,
     },
+    /// Start a new service: platform.yaml, a GitHub workflow using the pctl action, a README section
+    New(crate::new::NewArgs),
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -125,6 +127,12 @@ struct DeployArgs {
     /// Publish to this branch (for review in a pull request) instead of the organisation's deploy branch
     #[arg(long, value_name = "BRANCH")]
     branch: Option<String>,
+    /// Also write the review here: summary.md (one comment), part-N.md (every diff, split), plan.json
+    #[arg(long, value_name = "DIR")]
+    report_dir: Option<PathBuf>,
+    /// With --format markdown: print every diff, split into comment-sized parts after the summary
+    #[arg(long)]
+    split: bool,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -191,6 +199,7 @@ pub fn run() -> ExitCode {
             let _ = std::io::stdout().write_all(schema::text(kind).as_bytes());
             EXIT_OK
         }
+        Command::New(args) => crate::new::run(args, format),
     };
     ExitCode::from(code)
 }
@@ -571,18 +580,28 @@ fn cmd_publish(
         }
     };
     let count = |a: Action| outcome.changes.iter().filter(|c| c.action == a).count();
-    let files: Vec<serde_json::Value> = outcome
-        .changes
-        .iter()
-        .map(|c| {
-            let action = match c.action {
-                Action::Add => "add",
-                Action::Change => "change",
-                Action::Delete => "delete",
-            };
-            serde_json::json!({"path": c.path, "action": action, "owner": c.owner})
-        })
-        .collect();
+    let mut names: Vec<String> = compiled.services.clone();
+    names.extend(target.remove.iter().map(|s| format!("remove {s}")));
+    let ctx = crate::report::review::Context {
+        title: format!(
+            "pctl: {}",
+            if names.is_empty() {
+                "organisation".to_string()
+            } else {
+                names.join(", ")
+            }
+        ),
+        protected_envs: org
+            .model
+            .spec
+            .environments
+            .iter()
+            .filter(|e| e.protected)
+            .map(|e| e.name.clone())
+            .collect(),
+        destination: format!("{} `{}`", redact_url(&target.url), outcome.branch),
+    };
+    let plan_json = crate::report::review::plan_json(&outcome.changes, &outcome.removals, &ctx);
     let summary = serde_json::json!({
         "commit": outcome.commit,
         "branch": outcome.branch,
@@ -591,10 +610,63 @@ fn cmd_publish(
         "changed": count(Action::Change),
         "deleted": count(Action::Delete),
         "removals": outcome.removals,
-        "files": files,
+        "files": plan_json["files"],
     });
+    let markdown = crate::report::review::markdown(&outcome.changes, &outcome.removals, &ctx);
+    if let Some(dir) = &deploy.report_dir {
+        if let Err(e) = write_reports(
+            dir,
+            &markdown,
+            &crate::report::review::split_parts(&outcome.changes, &ctx),
+            &summary,
+        ) {
+            let d = Diagnostic::error(
+                "report/write",
+                format!("cannot write the review into {}: {e}", display(dir)),
+            )
+            .help("choose a writable --report-dir");
+            return fail(&run, &[d], EXIT_USAGE, format);
+        }
+    }
+    if format == Format::Github {
+        // Step outputs for the GitHub Action (action.yml reads them).
+        if let Ok(path) = std::env::var("GITHUB_OUTPUT") {
+            let changed = outcome
+                .changes
+                .iter()
+                .any(|c| !c.path.starts_with(".pctl/"));
+            let lines = format!(
+                "changed={changed}\ncommit-sha={}\nbranch={}\nbase-branch={}\n",
+                outcome.commit.as_deref().unwrap_or(""),
+                outcome.branch,
+                target.base
+            );
+            if let Ok(mut f) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+            {
+                let _ = f.write_all(lines.as_bytes());
+            }
+        }
+        if let Ok(path) = std::env::var("GITHUB_STEP_SUMMARY") {
+            append_step_summary(
+                Path::new(&path),
+                &crate::report::review::step_summary(&outcome.changes, &outcome.removals, &ctx),
+            );
+        }
+    }
+    if format == Format::Markdown {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(markdown.as_bytes());
+        if deploy.split {
+            for part in crate::report::review::split_parts(&outcome.changes, &ctx) {
+                let _ = write!(out, "\n{part}");
+            }
+        }
+    }
     report::emit(&run.diags, &run.sources, format, summary);
-    if format != Format::Json {
+    if format != Format::Json && format != Format::Markdown {
         let mut err = anstream::stderr();
         let warn = anstyle::Style::new()
             .bold()
@@ -684,5 +756,55 @@ fn print_diff(changes: &[crate::publish::Change]) {
             "{bold}~~~ {} (pctl's ownership record, updated){bold:#}",
             r.path
         );
+    }
+}
+
+/// summary.md, part-1.md…part-N.md and plan.json, written whole (temporary file + rename).
+fn write_reports(
+    dir: &Path,
+    summary_md: &str,
+    parts: &[String],
+    plan: &serde_json::Value,
+) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let write = |name: &str, text: &str| -> std::io::Result<()> {
+        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+        tmp.write_all(text.as_bytes())?;
+        tmp.persist(dir.join(name)).map(|_| ()).map_err(|e| e.error)
+    };
+    write("summary.md", summary_md)?;
+    for (i, p) in parts.iter().enumerate() {
+        write(&format!("part-{}.md", i + 1), p)?;
+    }
+    let mut json = serde_json::to_string_pretty(plan).expect("json");
+    json.push('\n');
+    write("plan.json", &json)
+}
+
+/// Appends to `$GITHUB_STEP_SUMMARY` without passing GitHub's 1 MiB per step.
+fn append_step_summary(path: &Path, text: &str) {
+    use crate::report::review::STEP_SUMMARY_MAX_BYTES;
+    let used = std::fs::metadata(path)
+        .map(|m| m.len() as usize)
+        .unwrap_or(0);
+    let room = STEP_SUMMARY_MAX_BYTES.saturating_sub(used);
+    let text = if text.len() <= room {
+        text.to_string()
+    } else {
+        let mut cut = room.saturating_sub(200);
+        while cut > 0 && !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        format!(
+            "{}\n\n_The summary was cut at GitHub's 1 MiB step-summary limit._\n",
+            &text[..cut]
+        )
+    };
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = f.write_all(text.as_bytes());
     }
 }

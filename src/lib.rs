@@ -13,6 +13,7 @@ pub mod discover;
 pub mod expand;
 pub mod load;
 pub mod model;
+pub mod new;
 pub mod plan;
 pub mod publish;
 pub mod report;

@@ -1,6 +1,8 @@
 //! Stage 8, report: the one place diagnostics become text. Human (rustc-style snippets with a
 //! caret, via annotate-snippets), JSON for machines, GitHub workflow-command annotations.
 
+pub mod review;
+
 use crate::diag::{Diagnostic, Severity};
 use crate::source::SourceMap;
 use annotate_snippets::{AnnotationKind, Group, Level, Origin, Renderer, Snippet};
@@ -12,8 +14,11 @@ pub enum Format {
     Human,
     /// One JSON document on stdout, for tools.
     Json,
-    /// GitHub Actions annotations (`::error file=…,line=…,col=…::`) plus the human text.
+    /// GitHub Actions annotations (`::error file=…,line=…,col=…::`) plus the human text; diff and
+    /// publish also append the review to `$GITHUB_STEP_SUMMARY`.
     Github,
+    /// diff and publish: the pull-request summary (diagnostics as human text on stderr).
+    Markdown,
 }
 
 fn level(s: Severity) -> Level<'static> {
@@ -160,6 +165,26 @@ pub fn github(d: &Diagnostic) -> String {
     format!("::{cmd} {}::{}", props.join(","), data(&msg))
 }
 
+/// GitHub shows at most 10 error and 10 warning annotations per step and drops the rest
+/// silently: emit the first 10 of each (in report order) and one notice that counts the others.
+pub fn annotations(diags: &[Diagnostic]) -> Vec<String> {
+    const PER_KIND: usize = 10;
+    let mut lines = Vec::new();
+    let mut left = 0;
+    for sev in [Severity::Error, Severity::Warning] {
+        let of_kind: Vec<&Diagnostic> = diags.iter().filter(|d| d.severity == sev).collect();
+        lines.extend(of_kind.iter().take(PER_KIND).map(|d| github(d)));
+        left += of_kind.len().saturating_sub(PER_KIND);
+    }
+    if left > 0 {
+        lines.push(format!(
+            "::notice title=pctl::{left} more problem{} not shown as annotations: see the job log or run `pctl validate` locally",
+            if left == 1 { "" } else { "s" }
+        ));
+    }
+    lines
+}
+
 /// Writes diagnostics in the chosen format. Human text and annotations go to stderr and stdout
 /// respectively; JSON goes to stdout as one document together with `summary`.
 pub fn emit(diags: &[Diagnostic], sources: &SourceMap, format: Format, summary: serde_json::Value) {
@@ -171,18 +196,52 @@ pub fn emit(diags: &[Diagnostic], sources: &SourceMap, format: Format, summary: 
             let doc = serde_json::json!({"diagnostics": diags, "summary": summary});
             let _ = writeln!(out, "{}", serde_json::to_string_pretty(&doc).expect("json"));
         }
-        Format::Human | Format::Github => {
+        Format::Human | Format::Github | Format::Markdown => {
             if format == Format::Github {
-                // Errors first: GitHub shows only the first 10 of each kind per step.
-                let mut sorted: Vec<&Diagnostic> = diags.iter().collect();
-                sorted.sort_by_key(|d| d.severity);
-                for d in sorted {
-                    let _ = writeln!(out, "{}", github(d));
+                for line in annotations(diags) {
+                    let _ = writeln!(out, "{line}");
                 }
             }
             for d in diags {
                 let _ = writeln!(err, "{}\n", human(d, sources, color));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn annotations_respect_githubs_per_step_caps() {
+        let mut diags: Vec<Diagnostic> = (0..25)
+            .map(|i| Diagnostic::error("x/y", format!("e{i}")).in_file("a.yaml"))
+            .collect();
+        diags.extend((0..3).map(|i| Diagnostic::warning("x/w", format!("w{i}"))));
+        let lines = annotations(&diags);
+        assert_eq!(
+            lines.iter().filter(|l| l.starts_with("::error ")).count(),
+            10
+        );
+        assert_eq!(
+            lines.iter().filter(|l| l.starts_with("::warning ")).count(),
+            3
+        );
+        assert!(
+            lines
+                .last()
+                .unwrap()
+                .starts_with("::notice title=pctl::15 more problems")
+        );
+        assert!(lines[0].contains("::e0"), "report order kept: {}", lines[0]);
+    }
+
+    #[test]
+    fn annotation_data_is_escaped() {
+        let d = Diagnostic::error("x/y", "a%b\nc").in_file("dir,x/a:b.yaml");
+        let l = github(&d);
+        assert!(l.contains("file=dir%2Cx/a%3Ab.yaml"), "{l}");
+        assert!(l.ends_with("::a%25b%0Ac"), "{l}");
     }
 }

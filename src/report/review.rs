@@ -1,0 +1,623 @@
+//! Review reports of a planned change for people and tools: the pull-request summary
+//! (markdown, within GitHub's size limits, risky items first), the complete plan as JSON, and
+//! the step summary. Pure: takes the plan, returns text.
+
+use crate::plan::{Action, sha256};
+use crate::publish::Change;
+use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write;
+
+/// GitHub refuses comment bodies over 65,536 characters (and, measured, over 262,144 bytes);
+/// check-run texts stop at 65,535. Stay under all of them with room to spare.
+pub const COMMENT_MAX_CHARS: usize = 60_000;
+pub const COMMENT_MAX_BYTES: usize = 240_000;
+/// `$GITHUB_STEP_SUMMARY` takes at most 1 MiB per step.
+pub const STEP_SUMMARY_MAX_BYTES: usize = 1_000_000;
+/// Marks pctl's sticky comment, so the action edits it instead of adding new ones.
+pub const MARKER: &str = "<!-- pctl:summary -->";
+
+/// Why a change deserves a reviewer's attention, most important first.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Risk {
+    Deletion,
+    ProtectedEnvironment,
+    StatefulResource(String),
+    SizeChange(String),
+    PublicEndpoint,
+    Approvals,
+    SecretReference,
+}
+
+impl Risk {
+    fn icon(&self) -> &'static str {
+        match self {
+            Risk::Deletion => "🗑️",
+            Risk::ProtectedEnvironment => "🔒",
+            Risk::StatefulResource(_) => "🗄️",
+            Risk::SizeChange(_) => "📏",
+            Risk::PublicEndpoint => "🌐",
+            Risk::Approvals => "✅",
+            Risk::SecretReference => "🔑",
+        }
+    }
+    pub fn flag(&self) -> &'static str {
+        match self {
+            Risk::Deletion => "deletion",
+            Risk::ProtectedEnvironment => "protected-environment",
+            Risk::StatefulResource(_) => "stateful-resource",
+            Risk::SizeChange(_) => "size-change",
+            Risk::PublicEndpoint => "public-endpoint",
+            Risk::Approvals => "approvals",
+            Risk::SecretReference => "secret-reference",
+        }
+    }
+}
+
+/// What the review needs to know about the organisation.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    pub title: String,
+    pub protected_envs: BTreeSet<String>,
+    /// Where the change goes, for the heading: "acme/deploy `main`".
+    pub destination: String,
+}
+
+pub fn env_of(path: &str) -> Option<&str> {
+    let mut parts = path.split('/');
+    match parts.next()? {
+        "apps" | "terraform" | "clusters" => parts.next(),
+        _ => None,
+    }
+}
+
+fn lines_with<'a>(text: &'a str, keys: &[&str]) -> Vec<&'a str> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| keys.iter().any(|k| l.starts_with(k)))
+        .collect()
+}
+
+/// Classifies one change. Values are never read from secret-bearing objects.
+pub fn risks(c: &Change, ctx: &Context) -> Vec<Risk> {
+    let mut r = Vec::new();
+    let old = c
+        .old
+        .as_deref()
+        .map(String::from_utf8_lossy)
+        .unwrap_or_default();
+    let new = c.new.as_deref().unwrap_or_default();
+    if c.action == Action::Delete {
+        r.push(Risk::Deletion);
+    }
+    if env_of(&c.path).is_some_and(|e| ctx.protected_envs.contains(e)) {
+        r.push(Risk::ProtectedEnvironment);
+    }
+    if c.path.starts_with("terraform/") && c.path.ends_with(".tf") && !c.path.ends_with("/main.tf")
+    {
+        let what = match c.action {
+            Action::Add => "created",
+            Action::Change => "changed",
+            Action::Delete => "deleted",
+        };
+        r.push(Risk::StatefulResource(what.into()));
+        let keys = [
+            "instance_class",
+            "node_type",
+            "allocated_storage",
+            "num_cache_clusters",
+        ];
+        let (a, b) = (lines_with(&old, &keys), lines_with(new, &keys));
+        if c.action == Action::Change && a != b {
+            let fmt = |v: &[&str]| {
+                v.iter()
+                    .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            r.push(Risk::SizeChange(format!("{} → {}", fmt(&a), fmt(&b))));
+        }
+    }
+    let is_ingress = c.path.ends_with("/ingress.yaml");
+    if is_ingress
+        && (c.action == Action::Add
+            || (c.action == Action::Change
+                && lines_with(&old, &["host:", "- host:", "path:", "- path:"])
+                    != lines_with(new, &["host:", "- host:", "path:", "- path:"])))
+    {
+        r.push(Risk::PublicEndpoint);
+    }
+    if c.path.starts_with(".github/workflows/")
+        && lines_with(&old, &["environment:", "#"]) != lines_with(new, &["environment:", "#"])
+        && c.action != Action::Add
+    {
+        r.push(Risk::Approvals);
+    }
+    if is_secret_bearing(&old) || is_secret_bearing(new) {
+        r.push(Risk::SecretReference);
+    }
+    r.sort();
+    r
+}
+
+fn is_secret_bearing(text: &str) -> bool {
+    text.lines().any(|l| {
+        let l = l.trim();
+        l == "kind: Secret" || l == "kind: ExternalSecret" || l == "kind: SealedSecret"
+    })
+}
+
+/// A Kubernetes `Secret` could carry values: its diff is never shown.
+fn redacted(text: &str) -> bool {
+    text.lines()
+        .any(|l| l.trim() == "kind: Secret" || l.trim() == "kind: SealedSecret")
+}
+
+fn action_word(a: Action) -> &'static str {
+    match a {
+        Action::Add => "added",
+        Action::Change => "changed",
+        Action::Delete => "deleted",
+    }
+}
+
+/// The complete plan, for tools: every file with action, owner, environment, hashes and risks.
+pub fn plan_json(changes: &[Change], removals: &[String], ctx: &Context) -> serde_json::Value {
+    let files: Vec<serde_json::Value> = changes
+        .iter()
+        .map(|c| {
+            json!({
+                "path": c.path,
+                "action": match c.action { Action::Add => "add", Action::Change => "change", Action::Delete => "delete" },
+                "owner": c.owner,
+                "environment": env_of(&c.path),
+                "old_sha256": c.old.as_deref().map(|b| sha256(&String::from_utf8_lossy(b))),
+                "new_sha256": c.new.as_deref().map(sha256),
+                "risks": risks(c, ctx).iter().map(Risk::flag).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({"removals": removals, "files": files})
+}
+
+struct Limit {
+    chars: usize,
+    bytes: usize,
+}
+
+impl Limit {
+    fn fits(&self, s: &str) -> bool {
+        s.len() <= self.bytes && s.chars().count() <= self.chars
+    }
+}
+
+/// The summary part of a review: heading, what needs attention, the per-service table.
+fn summary(changes: &[Change], removals: &[String], ctx: &Context) -> String {
+    // pctl's own records change with every file: bookkeeping, not something to review.
+    let changes: Vec<Change> = changes
+        .iter()
+        .filter(|c| !c.path.starts_with(".pctl/"))
+        .cloned()
+        .collect();
+    let changes = changes.as_slice();
+    let mut s = String::new();
+    let _ = writeln!(s, "{MARKER}\n## {}\n", ctx.title);
+    let count = |a: Action| changes.iter().filter(|c| c.action == a).count();
+    let services: BTreeSet<&str> = changes
+        .iter()
+        .map(|c| c.owner.as_str())
+        .filter(|o| *o != "organisation")
+        .collect();
+    let envs: BTreeSet<&str> = changes.iter().filter_map(|c| env_of(&c.path)).collect();
+    if changes.is_empty() {
+        let _ = writeln!(s, "No changes: {} is up to date.", ctx.destination);
+        return s;
+    }
+    let _ = writeln!(
+        s,
+        "To {}: **{} service{} · {} environment{} · {} added · {} changed · {} deleted**\n",
+        ctx.destination,
+        services.len(),
+        if services.len() == 1 { "" } else { "s" },
+        envs.len(),
+        if envs.len() == 1 { "" } else { "s" },
+        count(Action::Add),
+        count(Action::Change),
+        count(Action::Delete)
+    );
+    // Needs attention: removals, then each risk kind once per (kind, env/service), worst first.
+    let mut attention: Vec<(Risk, String)> = Vec::new();
+    for r in removals {
+        attention.push((Risk::Deletion, format!("**{r}**")));
+    }
+    let mut by_kind: BTreeMap<(Risk, String), Vec<&str>> = BTreeMap::new();
+    for c in changes {
+        for r in risks(c, ctx) {
+            if r == Risk::Deletion && !removals.is_empty() {
+                continue; // already said, per environment, above
+            }
+            let key = match &r {
+                Risk::ProtectedEnvironment => {
+                    format!("{} in {}", c.owner, env_of(&c.path).unwrap_or("?"))
+                }
+                _ => c.path.clone(),
+            };
+            by_kind.entry((r, key)).or_default().push(&c.path);
+        }
+    }
+    for ((r, key), paths) in by_kind {
+        let line = match &r {
+            Risk::Deletion => format!("`{key}` is deleted"),
+            Risk::ProtectedEnvironment => format!(
+                "{key}: {} file{} in a protected environment",
+                paths.len(),
+                if paths.len() == 1 { "" } else { "s" }
+            ),
+            Risk::StatefulResource(what) => format!("`{key}`: stateful resource {what}"),
+            Risk::SizeChange(d) => format!("`{key}`: size {d}"),
+            Risk::PublicEndpoint => format!("`{key}`: public endpoint added or changed"),
+            Risk::Approvals => format!("`{key}`: approvals or environments changed"),
+            Risk::SecretReference => {
+                format!("`{key}`: secret references changed (values are never shown)")
+            }
+        };
+        attention.push((r, line));
+    }
+    attention.sort();
+    if !attention.is_empty() {
+        let _ = writeln!(s, "### Needs attention\n");
+        const SHOWN: usize = 40;
+        for (r, line) in attention.iter().take(SHOWN) {
+            let _ = writeln!(s, "- {} {line}", r.icon());
+        }
+        if attention.len() > SHOWN {
+            let _ = writeln!(
+                s,
+                "- … and {} more (see plan.json)",
+                attention.len() - SHOWN
+            );
+        }
+        let _ = writeln!(s);
+    }
+    // Per service and environment.
+    let mut table: BTreeMap<(&str, &str), [usize; 3]> = BTreeMap::new();
+    for c in changes {
+        let e = table
+            .entry((c.owner.as_str(), env_of(&c.path).unwrap_or("—")))
+            .or_default();
+        e[match c.action {
+            Action::Add => 0,
+            Action::Change => 1,
+            Action::Delete => 2,
+        }] += 1;
+    }
+    let _ = writeln!(
+        s,
+        "| service | environment | added | changed | deleted |\n|---|---|--:|--:|--:|"
+    );
+    const ROWS: usize = 200;
+    for ((svc, env), n) in table.iter().take(ROWS) {
+        let _ = writeln!(s, "| {svc} | {env} | {} | {} | {} |", n[0], n[1], n[2]);
+    }
+    if table.len() > ROWS {
+        let _ = writeln!(
+            s,
+            "| … {} more rows (see plan.json) | | | | |",
+            table.len() - ROWS
+        );
+    }
+    s
+}
+
+/// One file's diff as a collapsible section, cut to `max_lines`.
+fn file_section(c: &Change, ctx: &Context, max_lines: usize) -> String {
+    let old = c
+        .old
+        .as_deref()
+        .map(String::from_utf8_lossy)
+        .unwrap_or_default();
+    let new = c.new.as_deref().unwrap_or_default();
+    let icons: String = risks(c, ctx)
+        .iter()
+        .map(Risk::icon)
+        .collect::<Vec<_>>()
+        .join("");
+    let mut s = format!(
+        "<details><summary>{icons}{}<code>{}</code> ({})</summary>\n\n",
+        if icons.is_empty() { "" } else { " " },
+        c.path,
+        action_word(c.action)
+    );
+    if redacted(&old) || redacted(new) {
+        s.push_str("_A Secret: its content is not shown._\n\n</details>\n");
+        return s;
+    }
+    let diff = similar::TextDiff::from_lines(old.as_ref(), new);
+    let text = diff.unified_diff().context_radius(3).to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    s.push_str("```diff\n");
+    for l in lines.iter().take(max_lines) {
+        // A fence inside the diff would end the code block early.
+        s.push_str(&l.replace("```", "`\u{200b}``"));
+        s.push('\n');
+    }
+    s.push_str("```\n");
+    if lines.len() > max_lines {
+        let _ = writeln!(s, "_… {} more lines not shown._", lines.len() - max_lines);
+    }
+    s.push_str("\n</details>\n");
+    s
+}
+
+fn ordered<'a>(changes: &'a [Change], ctx: &Context) -> Vec<&'a Change> {
+    let mut v: Vec<(Vec<Risk>, &Change)> = changes
+        .iter()
+        .filter(|c| !c.path.starts_with(".pctl/"))
+        .map(|c| (risks(c, ctx), c))
+        .collect();
+    // Riskiest first (an empty risk list sorts last), then by path.
+    v.sort_by(|a, b| match (a.0.first(), b.0.first()) {
+        (Some(x), Some(y)) => x.cmp(y).then(a.1.path.cmp(&b.1.path)),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => a.1.path.cmp(&b.1.path),
+    });
+    v.into_iter().map(|(_, c)| c).collect()
+}
+
+/// The pull-request comment: the summary always whole, then as many diffs as fit, each cut to
+/// a reasonable length, with a note saying what was left out.
+pub fn markdown(changes: &[Change], removals: &[String], ctx: &Context) -> String {
+    fit(
+        changes,
+        removals,
+        ctx,
+        &Limit {
+            chars: COMMENT_MAX_CHARS,
+            bytes: COMMENT_MAX_BYTES,
+        },
+        120,
+    )
+}
+
+/// The job summary: the same report with a larger budget.
+pub fn step_summary(changes: &[Change], removals: &[String], ctx: &Context) -> String {
+    fit(
+        changes,
+        removals,
+        ctx,
+        &Limit {
+            chars: STEP_SUMMARY_MAX_BYTES,
+            bytes: STEP_SUMMARY_MAX_BYTES,
+        },
+        400,
+    )
+}
+
+fn fit(
+    changes: &[Change],
+    removals: &[String],
+    ctx: &Context,
+    limit: &Limit,
+    max_lines: usize,
+) -> String {
+    let mut s = summary(changes, removals, ctx);
+    let files = ordered(changes, ctx);
+    if files.is_empty() {
+        return s;
+    }
+    s.push_str("\n### Diffs\n\n");
+    let reserve = 200; // for the closing note
+    let mut shown = 0;
+    for c in &files {
+        let section = file_section(c, ctx, max_lines);
+        let candidate = format!("{s}{section}");
+        if !(Limit {
+            chars: limit.chars - reserve,
+            bytes: limit.bytes - reserve,
+        })
+        .fits(&candidate)
+        {
+            break;
+        }
+        s = candidate;
+        shown += 1;
+    }
+    if shown < files.len() {
+        let _ = writeln!(
+            s,
+            "\n_{} more file{} not shown here: see the split parts (`--split`), the job summary or plan.json._",
+            files.len() - shown,
+            if files.len() - shown == 1 { "" } else { "s" }
+        );
+    }
+    debug_assert!(limit.fits(&s));
+    s
+}
+
+/// Every diff, split into comment-sized parts ("part 1/3"), for posting as several comments.
+pub fn split_parts(changes: &[Change], ctx: &Context) -> Vec<String> {
+    let limit = Limit {
+        chars: COMMENT_MAX_CHARS - 500,
+        bytes: COMMENT_MAX_BYTES - 2000,
+    };
+    let mut parts: Vec<String> = Vec::new();
+    let mut current = String::new();
+    for c in ordered(changes, ctx) {
+        // A single file never needs more than one part: cut it to what fits.
+        let mut section = file_section(c, ctx, 2000);
+        let mut lines = 2000;
+        while !limit.fits(&section) && lines > 10 {
+            lines /= 2;
+            section = file_section(c, ctx, lines);
+        }
+        if !current.is_empty() && !limit.fits(&format!("{current}{section}")) {
+            parts.push(std::mem::take(&mut current));
+        }
+        current.push_str(&section);
+    }
+    if !current.is_empty() {
+        parts.push(current);
+    }
+    let n = parts.len();
+    parts
+        .into_iter()
+        .enumerate()
+        .map(|(i, body)| {
+            format!(
+                "<!-- pctl:part {}/{n} -->\n### {} — diffs, part {}/{n}\n\n{body}",
+                i + 1,
+                ctx.title,
+                i + 1
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(path: &str, action: Action, old: &str, new: &str) -> Change {
+        Change {
+            path: path.into(),
+            action,
+            owner: path.split('/').nth(2).unwrap_or("organisation").into(),
+            old: (action != Action::Add).then(|| old.as_bytes().to_vec()),
+            new: (action != Action::Delete).then(|| new.to_string()),
+        }
+    }
+
+    fn ctx() -> Context {
+        Context {
+            title: "pctl: test".into(),
+            protected_envs: ["prod".to_string()].into(),
+            destination: "acme/deploy `main`".into(),
+        }
+    }
+
+    #[test]
+    fn risky_items_come_first_and_are_named() {
+        let changes = vec![
+            change(
+                "apps/dev/a/configmap.yaml",
+                Action::Change,
+                "x: 1\n",
+                "x: 2\n",
+            ),
+            change(
+                "terraform/prod/a/db.tf",
+                Action::Change,
+                "  instance_class = \"db.m6g.large\"\n",
+                "  instance_class = \"db.m6g.2xlarge\"\n",
+            ),
+            change(
+                "apps/dev/a/ingress.yaml",
+                Action::Add,
+                "",
+                "kind: Ingress\n",
+            ),
+            change(
+                "apps/staging/a/hpa.yaml",
+                Action::Delete,
+                "kind: HorizontalPodAutoscaler\n",
+                "",
+            ),
+            change(
+                "apps/dev/a/secret.yaml",
+                Action::Change,
+                "kind: Secret\ndata:\n  k: b2xk\n",
+                "kind: Secret\ndata:\n  k: bmV3\n",
+            ),
+        ];
+        let md = markdown(&changes, &[], &ctx());
+        let attention = md.split("### Needs attention").nth(1).unwrap();
+        let pos = |s: &str| {
+            attention
+                .find(s)
+                .unwrap_or_else(|| panic!("{s} missing:\n{md}"))
+        };
+        assert!(pos("hpa.yaml` is deleted") < pos("protected environment"));
+        assert!(pos("protected environment") < pos("stateful resource changed"));
+        assert!(
+            md.contains(
+                "size instance_class = \"db.m6g.large\" → instance_class = \"db.m6g.2xlarge\""
+            ),
+            "{md}"
+        );
+        assert!(md.contains("public endpoint"));
+        assert!(md.contains("_A Secret: its content is not shown._"));
+        assert!(
+            !md.contains("bmV3") && !md.contains("b2xk"),
+            "secret data leaked:\n{md}"
+        );
+        // Diffs follow the same order: the deletion's diff comes before the configmap's.
+        assert!(
+            md.find("hpa.yaml</code> (deleted)").unwrap()
+                < md.find("configmap.yaml</code>").unwrap()
+        );
+    }
+
+    #[test]
+    fn thousands_of_files_stay_under_github_limits_with_the_summary_whole() {
+        let mut changes = Vec::new();
+        for svc in 0..300 {
+            for env in ["dev", "staging", "prod"] {
+                for f in 0..4 {
+                    let old: String = (0..60)
+                        .map(|i| format!("line {i} of ümlaut-heavy file {f}\n"))
+                        .collect();
+                    let new = old
+                        .replace("line 3 ", "line three ")
+                        .replace("line 40", "line forty");
+                    changes.push(change(
+                        &format!("apps/{env}/svc-{svc:03}/file-{f}.yaml"),
+                        Action::Change,
+                        &old,
+                        &new,
+                    ));
+                }
+            }
+        }
+        assert_eq!(changes.len(), 3600);
+        let ctx = ctx();
+        let md = markdown(&changes, &[], &ctx);
+        assert!(
+            md.chars().count() <= 65_536 && md.len() <= 262_144,
+            "{} chars, {} bytes",
+            md.chars().count(),
+            md.len()
+        );
+        assert!(md.contains("more files not shown"), "the cut is said");
+        // The summary is complete: the table's row count note and totals are there.
+        assert!(md.contains("3600 changed"), "totals");
+        let parts = split_parts(&changes, &ctx);
+        assert!(parts.len() > 1);
+        let n = parts.len();
+        for (i, p) in parts.iter().enumerate() {
+            assert!(
+                p.chars().count() <= 65_536 && p.len() <= 262_144,
+                "part {i}"
+            );
+            assert!(p.contains(&format!("part {}/{n}", i + 1)));
+        }
+        // Every file appears in exactly one part.
+        let total: usize = parts.iter().map(|p| p.matches("<details>").count()).sum();
+        assert_eq!(total, 3600);
+        let step = step_summary(&changes, &[], &ctx);
+        assert!(step.len() <= STEP_SUMMARY_MAX_BYTES);
+    }
+
+    #[test]
+    fn one_huge_file_is_cut_not_dropped() {
+        let old: String = (0..100_000).map(|i| format!("a{i}\n")).collect();
+        let new: String = (0..100_000).map(|i| format!("b{i}\n")).collect();
+        let changes = vec![change("apps/dev/a/big.yaml", Action::Change, &old, &new)];
+        let md = markdown(&changes, &[], &ctx());
+        assert!(md.contains("more lines not shown"));
+        assert!(md.len() <= COMMENT_MAX_BYTES);
+        let parts = split_parts(&changes, &ctx());
+        assert_eq!(parts.len(), 1);
+        assert!(parts[0].chars().count() <= 65_536);
+    }
+}
