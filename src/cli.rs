@@ -107,6 +107,8 @@ enum Command {
     },
     /// Start a new service: platform.yaml, a GitHub workflow using the pctl action, a README section
     New(crate::new::NewArgs),
+    /// DORA and adoption metrics from the deploy repository's history (--format human|json|markdown)
+    Metrics(crate::metrics::Args),
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -133,6 +135,10 @@ struct DeployArgs {
     /// With --format markdown: print every diff, split into comment-sized parts after the summary
     #[arg(long)]
     split: bool,
+    /// publish: when the change touches a protected environment, publish to this review branch
+    /// instead of the deploy branch (non-protected changes still go straight in)
+    #[arg(long, value_name = "BRANCH", conflicts_with = "branch")]
+    protected_via_branch: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -200,6 +206,7 @@ pub fn run() -> ExitCode {
             EXIT_OK
         }
         Command::New(args) => crate::new::run(args, format),
+        Command::Metrics(args) => crate::metrics::cmd(&args, format),
     };
     ExitCode::from(code)
 }
@@ -564,6 +571,44 @@ fn cmd_publish(
             .filter(|t| !t.is_empty()),
     };
     let prov = crate::publish::Provenance { sources };
+    let mut target = target;
+    if let (Some(review), true) = (&deploy.protected_via_branch, publish.is_some()) {
+        // Plan first; a change that reaches a protected environment goes through review.
+        let protected: Vec<&str> = org
+            .model
+            .spec
+            .environments
+            .iter()
+            .filter(|e| e.protected)
+            .map(|e| e.name.as_str())
+            .collect();
+        match crate::publish::run(&compiled.tree, &target, &prov, false) {
+            Ok(plan) => {
+                // The organisation's shared entry points are the platform team's, not this
+                // service's change: only the service's own files decide.
+                let touches = plan.changes.iter().any(|c| {
+                    c.owner != "organisation"
+                        && crate::report::review::env_of(&c.path)
+                            .is_some_and(|e| protected.contains(&e))
+                });
+                if touches {
+                    target.branch = Some(review.clone());
+                }
+            }
+            Err((diags, environment)) => {
+                return fail(
+                    &run,
+                    &diags,
+                    if environment {
+                        EXIT_USAGE
+                    } else {
+                        EXIT_INVALID
+                    },
+                    format,
+                );
+            }
+        }
+    }
     let outcome = match crate::publish::run(&compiled.tree, &target, &prov, publish.is_some()) {
         Ok(o) => o,
         Err((diags, environment)) => {
@@ -676,6 +721,22 @@ fn cmd_publish(
         }
         if publish.is_none() {
             print_diff(&outcome.changes);
+        }
+        // Per service and environment: what a reviewer scans first.
+        let mut per: std::collections::BTreeMap<(&str, &str), [usize; 3]> = Default::default();
+        for c in outcome
+            .changes
+            .iter()
+            .filter(|c| !c.path.starts_with(".pctl/"))
+        {
+            let env = crate::report::review::env_of(&c.path).unwrap_or("-");
+            per.entry((c.owner.as_str(), env)).or_default()[c.action as usize] += 1;
+        }
+        for ((owner, env), [a, ch, d]) in &per {
+            let _ = writeln!(
+                err,
+                "  {owner:<24} {env:<12} {a:>4} added {ch:>4} changed {d:>4} deleted"
+            );
         }
         let what = format!(
             "{} added, {} changed, {} deleted",

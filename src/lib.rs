@@ -12,6 +12,7 @@ pub mod diag;
 pub mod discover;
 pub mod expand;
 pub mod load;
+pub mod metrics;
 pub mod model;
 pub mod new;
 pub mod plan;

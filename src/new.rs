@@ -130,7 +130,7 @@ struct OrgInfo {
 pub fn run(args: NewArgs, format: Format) -> u8 {
     let What::Service(a) = args.what;
     let sources = SourceMap::default();
-    let mut out = Output {
+    let out = Output {
         format,
         sources: sources.clone(),
     };
@@ -163,7 +163,7 @@ pub fn run(args: NewArgs, format: Format) -> u8 {
         .dir
         .clone()
         .unwrap_or_else(|| PathBuf::from(&answers.name));
-    write_service(&answers, &dir, &org, &caps, a.force, &mut out)
+    write_service(&answers, &dir, &org, &caps, a.force, &out)
 }
 
 /// Where diagnostics and the final report go.
@@ -173,7 +173,7 @@ struct Output {
 }
 
 impl Output {
-    fn fail(&mut self, diags: &[Diagnostic], code: u8) -> u8 {
+    fn fail(&self, diags: &[Diagnostic], code: u8) -> u8 {
         let errors = diags.iter().filter(|d| d.is_error()).count();
         report::emit(
             diags,
@@ -367,7 +367,7 @@ fn gather<R: BufRead, W: Write>(
     a: &ServiceArgs,
     org: &Org,
     caps: &Capabilities,
-    mut prompter: Option<&mut Prompter<R, W>>,
+    prompter: Option<&mut Prompter<R, W>>,
 ) -> Result<Answers, Vec<Diagnostic>> {
     // Flags first: a bad flag is an error even in a terminal (nobody re-types a flag).
     let mut diags = Vec::new();
@@ -416,7 +416,7 @@ fn gather<R: BufRead, W: Write>(
         .filter(|n| valid_name(n))
         .map(str::to_string);
 
-    let Some(p) = prompter.as_deref_mut() else {
+    let Some(p) = prompter else {
         let name = a.name.clone().or(if a.yes { default_name } else { None });
         let kind = a.kind.or(a.yes.then_some(Kind::Service));
         let owner = a.owner.clone().or(if a.yes { default_owner } else { None });
@@ -436,6 +436,11 @@ fn gather<R: BufRead, W: Write>(
                 format!("missing required value{}: {}", if missing.len() == 1 { "" } else { "s" }, missing.join(", ")),
             )
             .help("pass them as flags, e.g. `pctl new service payment-api --kind Service --owner TEAM`, or run in a terminal to be asked")
+            .note(if a.yes {
+                "--yes asks nothing and there is no default for these"
+            } else {
+                "standard input is not a terminal, so nothing can be asked"
+            })
             .note(format!("kinds: {}", one_of(&Kind::ALL.map(Kind::as_str))));
             if !teams.is_empty() {
                 d = d.note(format!("teams of the organisation: {}", one_of(&teams)));
@@ -819,7 +824,6 @@ pub fn workflow_yaml(ans: &Answers, org: &Org, org_config: Option<&str>) -> Stri
     let action = format!("{}/pctl@v1", action_owner(org));
     let deploy_url = &org.spec.deploy_repository.url;
     let version = serde_json::to_string(env!("CARGO_PKG_VERSION")).expect("string");
-    let branch = with_value(&deploy_branch(org)).unwrap_or_else(|| "\"main\"".into());
     let org_line = match org_config.and_then(with_value) {
         Some(p) => format!("          org-config: {p}\n"),
         None => String::new(),
@@ -829,7 +833,7 @@ pub fn workflow_yaml(ans: &Answers, org: &Org, org_config: Option<&str>) -> Stri
     );
     let deploy = match with_value(deploy_url) {
         Some(u) => format!(
-            "          deploy-repository: {u}\n          token: ${{{{ secrets.DEPLOY_REPO_TOKEN }}}}\n          target-branch: {branch}\n"
+            "          deploy-repository: {u}\n          token: ${{{{ secrets.DEPLOY_REPO_TOKEN }}}}\n"
         ),
         None => "          token: ${{ secrets.DEPLOY_REPO_TOKEN }}\n".to_string(),
     };
@@ -882,6 +886,7 @@ jobs:
         uses: {action}
         with:
           mode: publish
+          # target-branch unset: the deploy branch, or a review pull request when a protected environment changes
 {deploy}{common}"#,
         name = ans.name,
     );
@@ -970,7 +975,7 @@ fn write_service(
     org: &OrgInfo,
     caps: &Capabilities,
     force: bool,
-    out: &mut Output,
+    out: &Output,
 ) -> u8 {
     let platform_path = dir.join("platform.yaml");
     let workflow_path = dir.join(WORKFLOW);

@@ -60,9 +60,9 @@ pub fn add_state(tree: &mut Tree, services: &[Service]) {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Action {
-    Add,
-    Change,
-    Delete,
+    Add = 0,
+    Change = 1,
+    Delete = 2,
 }
 
 #[derive(Debug, Default)]

@@ -53,6 +53,14 @@ impl Runner {
                 },
             ),
             ("repository", "acme/payment-api"),
+            (
+                "ref_name",
+                if event == "pull_request" {
+                    "7/merge"
+                } else {
+                    "main"
+                },
+            ),
             ("sha", SHA),
         ]
         .into_iter()
@@ -293,7 +301,7 @@ fn diff_mode_writes_outputs_and_the_step_summary() {
     assert!(summary.contains("payment-api"));
     let step = std::fs::read_to_string(r.path("step-summary.md")).unwrap();
     assert!(
-        step.contains("### Diffs") && step.contains("apps/prod/payment-api/deployment.yaml"),
+        step.contains("### Diffs") && step.contains("apps/prod/payment-api/"),
         "{step}"
     );
     assert_eq!(
@@ -358,21 +366,44 @@ fn publish_on_a_pull_request_opens_one_pr_and_keeps_one_sticky_comment() {
 }
 
 #[test]
-fn publish_on_push_goes_to_the_deploy_branch() {
+fn publish_on_push_goes_straight_in_unless_a_protected_environment_changes() {
     let deploy_dir = tempfile::tempdir().unwrap();
     let deploy = bare(deploy_dir.path());
-    let mut r = Runner::new(
-        &[
-            ("mode", "publish"),
-            ("deploy-repository", &deploy),
-            ("org-config", "pctl-org.yaml"),
-        ],
-        "push",
-    );
+    let inputs = [
+        ("mode", "publish"),
+        ("deploy-repository", deploy.as_str()),
+        ("org-config", "pctl-org.yaml"),
+    ];
+    // auth-service in dev only: not protected, straight to the deploy branch.
+    let mut r = Runner::new(&inputs, "push");
+    let dev_only: String =
+        std::fs::read_to_string(Path::new(ROOT).join("fixtures/acme/auth-service/platform.yaml"))
+            .unwrap()
+            .lines()
+            .take_while(|l| !l.starts_with("    staging:"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+    std::fs::write(r.path("workspace/platform.yaml"), dev_only).unwrap();
     assert_eq!(r.run(), 0, "{}", r.log);
     assert_eq!(r.output("pr-branch"), "");
     assert_eq!(git(&deploy, &["rev-parse", "main"]), r.output("commit-sha"));
     assert_eq!(r.gh_calls(), "", "no pull request for a direct publish");
+
+    // payment-api reaches prod (protected): a review branch and a pull request instead.
+    let mut r = Runner::new(&inputs, "push");
+    let main_before = git(&deploy, &["rev-parse", "main"]);
+    assert_eq!(r.run(), 0, "{}", r.log);
+    assert_eq!(r.output("pr-branch"), "pctl/payment-api/main");
+    assert_eq!(
+        git(&deploy, &["rev-parse", "main"]),
+        main_before,
+        "main untouched"
+    );
+    assert_eq!(
+        git(&deploy, &["rev-parse", "pctl/payment-api/main"]),
+        r.output("commit-sha")
+    );
+    assert!(r.gh_calls().contains("gh pr create"), "{}", r.gh_calls());
 }
 
 #[test]
