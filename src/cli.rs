@@ -46,9 +46,33 @@ struct InputArgs {
     /// Folder of blueprints that override or add to the built-in ones
     #[arg(long, value_name = "DIR")]
     blueprints: Option<PathBuf>,
+    /// Render only shard I of N (e.g. 2/8): a stable partition of services by name, so a CI
+    /// matrix can split a large organisation over several machines
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    shard: Option<(u32, u32)>,
     /// A run may have no platform.yaml at all (`publish --remove` from an emptied repository).
     #[arg(skip)]
     allow_none: bool,
+}
+
+fn parse_shard(s: &str) -> Result<(u32, u32), String> {
+    let (i, n) = s.split_once('/').ok_or("expected I/N, e.g. 1/4")?;
+    let (i, n): (u32, u32) = (
+        i.parse().map_err(|_| "I must be a number")?,
+        n.parse().map_err(|_| "N must be a number")?,
+    );
+    if n == 0 || i == 0 || i > n {
+        return Err(format!("shard {i}/{n}: I must be between 1 and N"));
+    }
+    Ok((i, n))
+}
+
+/// The shard (1-based) a service belongs to out of `n`: from a hash of its name, so the
+/// partition never depends on discovery order or on which other services exist.
+pub fn shard_of(service: &str, n: u32) -> u32 {
+    let h = crate::plan::sha256(service);
+    let v = u64::from_str_radix(&h[..16], 16).unwrap_or(0);
+    (v % u64::from(n)) as u32 + 1
 }
 
 #[derive(Subcommand, Debug)]
@@ -235,6 +259,7 @@ pub fn check_inputs(
         all,
         org: org.map(Path::to_path_buf),
         blueprints: blueprints.map(Path::to_path_buf),
+        shard: None,
         allow_none: false,
     })
 }
@@ -387,6 +412,8 @@ struct Built {
     org: Checked<Org>,
     compiled: crate::compile::Compiled,
     sources: Vec<(String, String, String)>,
+    /// Some services failed (with --all): the others were compiled; exit 1 at the end.
+    partial: bool,
 }
 
 fn fail(run: &CheckedRun, diags: &[Diagnostic], code: u8, format: Format) -> u8 {
@@ -406,7 +433,36 @@ fn fail(run: &CheckedRun, diags: &[Diagnostic], code: u8, format: Format) -> u8 
 
 fn build(input: &InputArgs, pins: &SourceOverrides, format: Format) -> Result<Built, u8> {
     let mut run = check(input);
-    if has_errors(&run.diags) {
+    // With --all, one bad repository does not block the others: its diagnostics are reported,
+    // its earlier output is left alone, the rest renders, and the exit code says it failed.
+    let intent_files: std::collections::BTreeSet<String> = run
+        .intents
+        .iter()
+        .map(|(_, c)| c.file.name.clone())
+        .collect();
+    let failed_files: std::collections::BTreeSet<String> = run
+        .diags
+        .iter()
+        .filter(|d| d.is_error())
+        .filter_map(|d| d.file.clone())
+        .collect();
+    let only_intents_failed = run.org.as_ref().is_some_and(|o| o.ok)
+        && run.blueprints.is_some()
+        && !run.usage_error
+        && run.diags.iter().filter(|d| d.is_error()).all(|d| {
+            d.file
+                .as_ref()
+                .is_some_and(|f| intent_files.contains(f) || f.ends_with("platform.yaml"))
+        });
+    let mut partial = false;
+    if input.all && only_intents_failed && has_errors(&run.diags) {
+        partial = true;
+        for (_, c) in run.intents.iter_mut() {
+            if failed_files.contains(&c.file.name) {
+                c.ok = false;
+            }
+        }
+    } else if has_errors(&run.diags) {
         let code = if run.usage_error {
             EXIT_USAGE
         } else {
@@ -419,6 +475,14 @@ fn build(input: &InputArgs, pins: &SourceOverrides, format: Format) -> Result<Bu
     };
     let mut intents: Vec<(Checked<Intent>, Source)> = Vec::new();
     for (path, c) in std::mem::take(&mut run.intents) {
+        if !c.ok {
+            continue;
+        }
+        if let Some((i, n)) = input.shard {
+            if shard_of(&c.model.metadata.name, n) != i {
+                continue;
+            }
+        }
         match discover::source_of(&path, c.model.metadata.repository.as_deref(), pins) {
             Ok(src) => intents.push((c, src)),
             Err(d) => {
@@ -430,7 +494,11 @@ fn build(input: &InputArgs, pins: &SourceOverrides, format: Format) -> Result<Bu
     let compiled = compile(&org.model, &intents, &blueprints);
     run.diags.extend(compiled.diagnostics.iter().cloned());
     if has_errors(&run.diags) {
-        return Err(fail(&run, &run.diags, EXIT_INVALID, format));
+        // Services whose blueprints failed were left out of the tree whole.
+        if !input.all || compiled.services.is_empty() {
+            return Err(fail(&run, &run.diags, EXIT_INVALID, format));
+        }
+        partial = true;
     }
     let mut sources: Vec<(String, String, String)> = intents
         .iter()
@@ -448,15 +516,23 @@ fn build(input: &InputArgs, pins: &SourceOverrides, format: Format) -> Result<Bu
         org,
         compiled,
         sources,
+        partial,
     })
 }
 
 fn cmd_render(input: &InputArgs, out: Option<&Path>, pins: SourceOverrides, format: Format) -> u8 {
-    let Built { run, compiled, .. } = match build(input, &pins, format) {
+    let started = std::time::Instant::now();
+    let Built {
+        run,
+        compiled,
+        partial,
+        ..
+    } = match build(input, &pins, format) {
         Ok(b) => b,
         Err(code) => return code,
     };
-    let (_, warnings) = counts(&run.diags);
+    let (errors, warnings) = counts(&run.diags);
+    let finish = if partial { EXIT_INVALID } else { EXIT_OK };
     let Some(out) = out else {
         report::emit(
             &run.diags,
@@ -469,9 +545,9 @@ fn cmd_render(input: &InputArgs, out: Option<&Path>, pins: SourceOverrides, form
             let _ = writeln!(stdout, "--- {path}");
             let _ = stdout.write_all(f.content.as_bytes());
         }
-        return EXIT_OK;
+        return finish;
     };
-    let plan = match plan::plan_dir(out, &compiled.tree) {
+    let plan = match plan::plan_dir(out, &compiled.tree, partial) {
         Ok(p) => p,
         Err(d) => return fail(&run, &[d], EXIT_USAGE, format),
     };
@@ -487,34 +563,44 @@ fn cmd_render(input: &InputArgs, out: Option<&Path>, pins: SourceOverrides, form
         "changed": plan.count(Action::Change),
         "deleted": plan.count(Action::Delete),
         "unchanged": plan.unchanged,
+        "errors": errors,
         "warnings": warnings,
     });
     report::emit(&run.diags, &run.sources, format, summary);
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    let failed = if partial {
+        let files: std::collections::BTreeSet<&String> = run
+            .diags
+            .iter()
+            .filter(|d| d.is_error())
+            .filter_map(|d| d.file.as_ref())
+            .collect();
+        format!(
+            "; {} file{} with errors skipped, earlier output of those services left as it was",
+            files.len(),
+            plural(files.len())
+        )
+    } else {
+        String::new()
+    };
     say(
         format,
         &format!(
-            "rendered {} service{} x {} environment{} into {}: {} files ({} added, {} changed, {} deleted, {} unchanged)",
+            "rendered {} service{} x {} environment{} into {}: {} files ({} added, {} changed, {} deleted, {} unchanged) in {:.2} s{failed}",
             compiled.services.len(),
-            if compiled.services.len() == 1 {
-                ""
-            } else {
-                "s"
-            },
+            plural(compiled.services.len()),
             compiled.environments.len(),
-            if compiled.environments.len() == 1 {
-                ""
-            } else {
-                "s"
-            },
+            plural(compiled.environments.len()),
             display(out),
             compiled.tree.len(),
             plan.count(Action::Add),
             plan.count(Action::Change),
             plan.count(Action::Delete),
-            plan.unchanged
+            plan.unchanged,
+            started.elapsed().as_secs_f64(),
         ),
     );
-    EXIT_OK
+    finish
 }
 
 /// `diff` (publish options None) and `publish`.
@@ -540,6 +626,7 @@ fn cmd_publish(
         org,
         compiled,
         sources,
+        partial,
     } = match build(input, &pins, format) {
         Ok(b) => b,
         Err(code) => return code,
@@ -764,7 +851,7 @@ fn cmd_publish(
         };
         say(format, &line);
     }
-    EXIT_OK
+    if partial { EXIT_INVALID } else { EXIT_OK }
 }
 
 /// Unified diffs, coloured on a terminal (anstream strips colour when piped or with NO_COLOR).

@@ -78,8 +78,9 @@ impl Plan {
 }
 
 /// Paths recorded in a folder's `.pctl/` state: everything pctl generated there before.
-fn recorded_paths(dir: &Path) -> BTreeSet<String> {
-    let mut paths = BTreeSet::new();
+/// Paths recorded in a folder's `.pctl/` state, with the owner that recorded them.
+fn recorded_paths(dir: &Path) -> BTreeMap<String, String> {
+    let mut paths = BTreeMap::new();
     let state = dir.join(STATE_DIR);
     for entry in walkdir::WalkDir::new(&state)
         .follow_links(false)
@@ -89,15 +90,23 @@ fn recorded_paths(dir: &Path) -> BTreeSet<String> {
         if !entry.file_type().is_file() || entry.path().extension().is_none_or(|e| e != "json") {
             continue;
         }
-        if let Ok(rel) = entry.path().strip_prefix(dir) {
-            paths.insert(rel.to_string_lossy().replace('\\', "/"));
-        }
         let Ok(text) = std::fs::read_to_string(entry.path()) else {
             continue;
         };
-        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
-            if let Some(files) = v.get("files").and_then(|f| f.as_object()) {
-                paths.extend(files.keys().cloned());
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
+            continue;
+        };
+        let owner = v
+            .get("service")
+            .and_then(|s| s.as_str())
+            .unwrap_or("organisation")
+            .to_string();
+        if let Ok(rel) = entry.path().strip_prefix(dir) {
+            paths.insert(rel.to_string_lossy().replace('\\', "/"), owner.clone());
+        }
+        if let Some(files) = v.get("files").and_then(|f| f.as_object()) {
+            for f in files.keys() {
+                paths.insert(f.clone(), owner.clone());
             }
         }
     }
@@ -106,7 +115,11 @@ fn recorded_paths(dir: &Path) -> BTreeSet<String> {
 
 /// Compares a rendered tree with a folder. Refuses a non-empty folder pctl did not write, so a
 /// mistyped `--out` can never delete or overwrite someone's files.
-pub fn plan_dir(dir: &Path, tree: &Tree) -> Result<Plan, Diagnostic> {
+///
+/// `partial`: some services of the run failed. Their earlier output must survive, and a failed
+/// service cannot always be named (its file may not even parse), so only the owners this run
+/// rendered may lose files.
+pub fn plan_dir(dir: &Path, tree: &Tree, partial: bool) -> Result<Plan, Diagnostic> {
     let mut plan = Plan::default();
     if dir.exists() {
         if !dir.is_dir() {
@@ -138,7 +151,17 @@ pub fn plan_dir(dir: &Path, tree: &Tree) -> Result<Plan, Diagnostic> {
             }
         }
     }
-    for path in previous {
+    let rendered: BTreeSet<String> = tree
+        .values()
+        .map(|f| match &f.owner {
+            Owner::Org => "organisation".to_string(),
+            Owner::Service(s) => s.clone(),
+        })
+        .collect();
+    for (path, owner) in previous {
+        if partial && !rendered.contains(&owner) {
+            continue;
+        }
         if !tree.contains_key(&path) && dir.join(&path).is_file() {
             plan.changes.insert(path, Action::Delete);
         }

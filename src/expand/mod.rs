@@ -506,6 +506,10 @@ impl BlueprintSet {
                 }
             }
         }
+        // All or nothing per service: half a service's files would be worse than none.
+        if diags.iter().any(Diagnostic::is_error) {
+            files.clear();
+        }
         (files, diags)
     }
 }
