@@ -123,6 +123,11 @@ enum Command {
         #[arg(long, default_value_t = 10, value_name = "N")]
         max_attempts: u32,
     },
+    /// Print the dependency graph of the services found (use --all): --format mermaid (default), dot or json
+    Graph {
+        #[command(flatten)]
+        input: InputArgs,
+    },
     /// Print a JSON Schema (for editors: yaml-language-server)
     Schema {
         /// Which schema
@@ -221,6 +226,7 @@ pub fn run() -> ExitCode {
             Some((force, remove, max_attempts)),
             format,
         ),
+        Command::Graph { input } => cmd_graph(&input, cli.format.unwrap_or(Format::Mermaid)),
         Command::Schema { which } => {
             let kind = match which {
                 SchemaArg::Platform => schema::SchemaKind::Platform,
@@ -330,6 +336,9 @@ fn check(input: &InputArgs) -> CheckedRun {
     }
     let all: Vec<Checked<Intent>> = run.intents.iter().map(|(_, c)| c.clone()).collect();
     run.diags.extend(validate::check_across(&all));
+    // Dependencies must exist when the run sees the whole organisation (--all).
+    let refs: Vec<&Checked<Intent>> = all.iter().collect();
+    run.diags.extend(crate::graph::check(&refs, input.all));
     run.org = Some(org);
     run.blueprints = Some(blueprints);
     sort(&mut run.diags);
@@ -955,4 +964,31 @@ fn append_step_summary(path: &Path, text: &str) {
     {
         let _ = f.write_all(text.as_bytes());
     }
+}
+
+fn cmd_graph(input: &InputArgs, format: Format) -> u8 {
+    let run = check(input);
+    if has_errors(&run.diags) {
+        let code = if run.usage_error {
+            EXIT_USAGE
+        } else {
+            EXIT_INVALID
+        };
+        return fail(&run, &run.diags, code, Format::Human);
+    }
+    let intents: Vec<&Checked<Intent>> = run.intents.iter().map(|(_, c)| c).collect();
+    let graph = crate::graph::Graph::new(&intents);
+    let text = match format {
+        Format::Json => serde_json::to_string_pretty(&graph).expect("json") + "\n",
+        Format::Dot => graph.dot(),
+        _ => graph.mermaid(),
+    };
+    report::emit(
+        &run.diags,
+        &run.sources,
+        Format::Human,
+        serde_json::Value::Null,
+    );
+    let _ = std::io::stdout().write_all(text.as_bytes());
+    EXIT_OK
 }

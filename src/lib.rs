@@ -11,6 +11,7 @@ pub mod compile;
 pub mod diag;
 pub mod discover;
 pub mod expand;
+pub mod graph;
 pub mod load;
 pub mod metrics;
 pub mod model;

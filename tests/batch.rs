@@ -202,3 +202,76 @@ fn shard_assignment_is_pinned() {
     .collect();
     assert_eq!(got, [2, 3, 3, 4]);
 }
+
+#[test]
+fn dependencies_are_resolved_across_the_organisation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let org = tmp.path().join("org");
+    copy_dir(&Path::new(ROOT).join("fixtures/acme"), &org);
+    let p = org.join("payment-api/platform.yaml");
+    let text = std::fs::read_to_string(&p).unwrap();
+    let line = text
+        .lines()
+        .position(|l| l.contains("dependencies: [auth-service]"))
+        .unwrap()
+        + 1;
+    std::fs::write(
+        &p,
+        text.replace(
+            "dependencies: [auth-service]",
+            "dependencies: [auth-servce]",
+        ),
+    )
+    .unwrap();
+    let (code, json, _) = pctl(&["validate", "--all", org.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    let d = json["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["code"] == "graph/unknown-dependency")
+        .expect("reported");
+    assert_eq!(d["span"]["line"], line, "{d}");
+    assert_eq!(d["help"], "did you mean `auth-service`?");
+    // One repository alone cannot know the others: no error there.
+    let (code, _, err) = pctl(&[
+        "validate",
+        org.join("payment-api").to_str().unwrap(),
+        "--org",
+        org.join("pctl-org.yaml").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+
+    // A cycle is reported once, as a warning naming the whole loop.
+    std::fs::write(&p, text).unwrap();
+    let a = org.join("auth-service/platform.yaml");
+    let auth = std::fs::read_to_string(&a)
+        .unwrap()
+        .replace("spec:\n", "spec:\n  dependencies: [ledger-worker]\n");
+    std::fs::write(&a, auth).unwrap();
+    let (code, json, _) = pctl(&["validate", "--all", org.to_str().unwrap()]);
+    assert_eq!(code, 0, "a cycle is a warning: {json}");
+    let cycles: Vec<&serde_json::Value> = json["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["code"] == "graph/cycle")
+        .collect();
+    assert_eq!(cycles.len(), 1, "{json}");
+    assert_eq!(
+        cycles[0]["message"],
+        "dependency cycle: auth-service → ledger-worker → payment-api → auth-service"
+    );
+
+    // pctl graph prints the edges.
+    let out = Command::new(env!("CARGO_BIN_EXE_pctl"))
+        .current_dir(ROOT)
+        .args(["graph", "--all", "fixtures/acme", "--format", "dot"])
+        .output()
+        .unwrap();
+    let dot = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        dot.contains("\"payment-api\" -> \"auth-service\";"),
+        "{dot}"
+    );
+}

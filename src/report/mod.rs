@@ -19,6 +19,10 @@ pub enum Format {
     Github,
     /// diff and publish: the pull-request summary (diagnostics as human text on stderr).
     Markdown,
+    /// graph: a Mermaid flowchart.
+    Mermaid,
+    /// graph: Graphviz dot.
+    Dot,
 }
 
 fn level(s: Severity) -> Level<'static> {
@@ -196,7 +200,7 @@ pub fn emit(diags: &[Diagnostic], sources: &SourceMap, format: Format, summary: 
             let doc = serde_json::json!({"diagnostics": diags, "summary": summary});
             let _ = writeln!(out, "{}", serde_json::to_string_pretty(&doc).expect("json"));
         }
-        Format::Human | Format::Github | Format::Markdown => {
+        Format::Human | Format::Github | Format::Markdown | Format::Mermaid | Format::Dot => {
             if format == Format::Github {
                 for line in annotations(diags) {
                     let _ = writeln!(out, "{line}");
