@@ -153,8 +153,8 @@ pub fn check(intents: &[&Checked<Intent>], whole_organisation: bool) -> Vec<Diag
         })
         .collect();
     for comp in strongly_connected(&edges) {
-        let self_loop = comp.len() == 1 && edges[comp[0]].contains(&comp[0]);
-        if comp.len() < 2 && !self_loop {
+        // A service depending on itself is reported by validation already.
+        if comp.len() < 2 {
             continue;
         }
         let members: BTreeSet<usize> = comp.iter().copied().collect();
