@@ -123,6 +123,14 @@ enum Command {
         #[arg(long, default_value_t = 10, value_name = "N")]
         max_attempts: u32,
     },
+    /// Monthly cost per service, team, environment or resource, from the organisation's size catalogue
+    Cost {
+        #[command(flatten)]
+        input: InputArgs,
+        /// Group by
+        #[arg(long, value_enum, default_value = "service")]
+        by: CostBy,
+    },
     /// Print the dependency graph of the services found (use --all): --format mermaid (default), dot or json
     Graph {
         #[command(flatten)]
@@ -168,6 +176,14 @@ struct DeployArgs {
     /// instead of the deploy branch (non-protected changes still go straight in)
     #[arg(long, value_name = "BRANCH", conflicts_with = "branch")]
     protected_via_branch: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum CostBy {
+    Service,
+    Team,
+    Env,
+    Resource,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -226,6 +242,7 @@ pub fn run() -> ExitCode {
             Some((force, remove, max_attempts)),
             format,
         ),
+        Command::Cost { input, by } => cmd_cost(&input, by, format),
         Command::Graph { input } => cmd_graph(&input, cli.format.unwrap_or(Format::Mermaid)),
         Command::Schema { which } => {
             let kind = match which {
@@ -991,4 +1008,83 @@ fn cmd_graph(input: &InputArgs, format: Format) -> u8 {
     );
     let _ = std::io::stdout().write_all(text.as_bytes());
     EXIT_OK
+}
+
+fn cmd_cost(input: &InputArgs, by: CostBy, format: Format) -> u8 {
+    // Cost does not depend on the source commit: pin it so no git repository is needed.
+    let pins = SourceOverrides {
+        sha: Some("0".repeat(40)),
+        image_tag: Some("cost".into()),
+    };
+    let Built {
+        run,
+        org,
+        compiled,
+        partial,
+        ..
+    } = match build(input, &pins, format) {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
+    let key = match by {
+        CostBy::Service => "service",
+        CostBy::Team => "team",
+        CostBy::Env => "env",
+        CostBy::Resource => "resource",
+    };
+    let groups = crate::cost::by(&compiled.costs, key);
+    let total = crate::cost::total(&compiled.costs);
+    let budget = |team: &str| org.model.team(team).and_then(|t| t.budget_usd_month);
+    let mut diags = run.diags.clone();
+    if matches!(by, CostBy::Team) {
+        for (team, usd) in &groups {
+            if let Some(b) = budget(team).filter(|b| usd > b) {
+                diags.push(
+                    Diagnostic::warning("cost/over-budget", format!("team `{team}` would spend {} a month, over its budget of {}", crate::cost::usd(*usd), crate::cost::usd(b)))
+                        .help("reduce sizes or replicas, or ask the platform team to raise the budget in pctl-org.yaml"),
+                );
+            }
+        }
+    }
+    let rows: Vec<serde_json::Value> = groups
+        .iter()
+        .map(|(k, v)| {
+            let mut row = serde_json::json!({key: k, "usd_month": v});
+            if let (CostBy::Team, Some(b)) = (by, budget(k)) {
+                row["budget_usd_month"] = serde_json::json!(b);
+            }
+            row
+        })
+        .collect();
+    let summary = serde_json::json!({"by": key, "total_usd_month": total, "rows": rows, "lines": compiled.costs});
+    report::emit(&diags, &run.sources, format, summary);
+    let mut out = std::io::stdout().lock();
+    match format {
+        Format::Json => {}
+        Format::Markdown => {
+            let _ = writeln!(out, "| {key} | monthly cost |\n|---|--:|");
+            for (k, v) in &groups {
+                let _ = writeln!(out, "| {k} | {} |", crate::cost::usd(*v));
+            }
+            let _ = writeln!(out, "| **total** | **{}** |", crate::cost::usd(total));
+        }
+        _ => {
+            let width = groups.keys().map(String::len).max().unwrap_or(5).max(5);
+            for (k, v) in &groups {
+                let extra = match (by, budget(k)) {
+                    (CostBy::Team, Some(b)) => {
+                        format!("  of {} ({:.0}%)", crate::cost::usd(b), v / b * 100.0)
+                    }
+                    _ => String::new(),
+                };
+                let _ = writeln!(out, "{k:<width$}  {:>14}{extra}", crate::cost::usd(*v));
+            }
+            let _ = writeln!(out, "{:<width$}  {:>14}", "total", crate::cost::usd(total));
+        }
+    }
+    if partial || has_errors(&diags) {
+        EXIT_INVALID
+    } else {
+        EXIT_OK
+    }
 }

@@ -17,6 +17,8 @@ pub struct Compiled {
     /// Environments with at least one service.
     pub environments: Vec<String>,
     pub diagnostics: Vec<Diagnostic>,
+    /// Monthly cost lines of every rendered service.
+    pub costs: Vec<crate::cost::Line>,
 }
 
 /// Compiles every valid intent. Intents with errors are skipped (their diagnostics were
@@ -53,7 +55,11 @@ pub fn compile(
         .map(resolve::env_context)
         .collect();
     let (mut tree, diagnostics) = blueprints.expand(&services, &feeds, &org_ctx, &envs);
-    plan::add_state(&mut tree, &services);
+    let costs: Vec<crate::cost::Line> = services
+        .iter()
+        .flat_map(|s| crate::cost::of_service(s, org))
+        .collect();
+    plan::add_state(&mut tree, &services, &costs);
     let mut diagnostics = dedupe(diagnostics);
     sort(&mut diagnostics);
     let environments: BTreeSet<String> = services
@@ -65,5 +71,6 @@ pub fn compile(
         services: services.iter().map(|s| s.name.clone()).collect(),
         environments: environments.into_iter().collect(),
         diagnostics,
+        costs,
     }
 }

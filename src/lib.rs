@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod compile;
+pub mod cost;
 pub mod diag;
 pub mod discover;
 pub mod expand;

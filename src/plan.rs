@@ -20,7 +20,7 @@ pub fn sha256(text: &str) -> String {
 /// Adds one record per service (`.pctl/services/<name>.json`) and one for the organisation's
 /// files: path -> content hash, plus where the content came from. A publish uses them to know
 /// which files are pctl's, and whether someone edited one by hand.
-pub fn add_state(tree: &mut Tree, services: &[Service]) {
+pub fn add_state(tree: &mut Tree, services: &[Service], costs: &[crate::cost::Line]) {
     let mut by_owner: BTreeMap<Owner, BTreeMap<String, String>> = BTreeMap::new();
     for (path, f) in tree.iter() {
         by_owner
@@ -46,6 +46,8 @@ pub fn add_state(tree: &mut Tree, services: &[Service]) {
                         "service": name,
                         "source": svc.map(|s| serde_json::json!({"repository": s.source.repository, "sha": s.source.sha})),
                         "environments": envs,
+                        "team": svc.and_then(|s| s.context["service"]["owner"].as_str()),
+                        "usd_month": crate::cost::total(&costs.iter().filter(|l| &l.service == name).cloned().collect::<Vec<_>>()),
                         "pctl_version": version,
                         "files": files,
                     }),

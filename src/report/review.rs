@@ -109,13 +109,25 @@ pub fn risks(c: &Change, ctx: &Context) -> Vec<Risk> {
         ];
         let (a, b) = (lines_with(&old, &keys), lines_with(new, &keys));
         if c.action == Action::Change && a != b {
-            let fmt = |v: &[&str]| {
-                v.iter()
-                    .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            r.push(Risk::SizeChange(format!("{} → {}", fmt(&a), fmt(&b))));
+            // Only the settings that changed: `instance_class = "x" → instance_class = "y"`.
+            let norm = |l: &&str| l.split_whitespace().collect::<Vec<_>>().join(" ");
+            let (a, b): (Vec<String>, Vec<String>) =
+                (a.iter().map(norm).collect(), b.iter().map(norm).collect());
+            let gone: Vec<&str> = a
+                .iter()
+                .filter(|l| !b.contains(l))
+                .map(String::as_str)
+                .collect();
+            let came: Vec<&str> = b
+                .iter()
+                .filter(|l| !a.contains(l))
+                .map(String::as_str)
+                .collect();
+            r.push(Risk::SizeChange(format!(
+                "{} → {}",
+                gone.join(", "),
+                came.join(", ")
+            )));
         }
     }
     let is_ingress = c.path.ends_with("/ingress.yaml");
@@ -192,7 +204,48 @@ impl Limit {
 }
 
 /// The summary part of a review: heading, what needs attention, the per-service table.
+/// Monthly cost change per service, from the `usd_month` in pctl's records (old vs new):
+/// (service, team, old, new).
+pub fn cost_changes(changes: &[Change]) -> Vec<(String, String, f64, f64)> {
+    let read = |b: Option<&[u8]>| -> (f64, String) {
+        let v: serde_json::Value = b
+            .and_then(|b| serde_json::from_slice(b).ok())
+            .unwrap_or_default();
+        (
+            v["usd_month"].as_f64().unwrap_or(0.0),
+            v["team"].as_str().unwrap_or_default().to_string(),
+        )
+    };
+    let mut out = Vec::new();
+    for c in changes
+        .iter()
+        .filter(|c| c.path.starts_with(".pctl/services/"))
+    {
+        let (old, old_team) = read(c.old.as_deref());
+        let (new, new_team) = read(c.new.as_deref().map(str::as_bytes));
+        if (new - old).abs() >= 0.005 {
+            let service = c
+                .path
+                .trim_start_matches(".pctl/services/")
+                .trim_end_matches(".json")
+                .to_string();
+            out.push((
+                service,
+                if new_team.is_empty() {
+                    old_team
+                } else {
+                    new_team
+                },
+                old,
+                new,
+            ));
+        }
+    }
+    out
+}
+
 fn summary(changes: &[Change], removals: &[String], ctx: &Context) -> String {
+    let costs = cost_changes(changes);
     // pctl's own records change with every file: bookkeeping, not something to review.
     let changes: Vec<Change> = changes
         .iter()
@@ -225,6 +278,27 @@ fn summary(changes: &[Change], removals: &[String], ctx: &Context) -> String {
         count(Action::Change),
         count(Action::Delete)
     );
+    if !costs.is_empty() {
+        let total: f64 = costs.iter().map(|(_, _, o, n)| n - o).sum();
+        let parts: Vec<String> = costs
+            .iter()
+            .map(|(svc, team, o, n)| {
+                let d = n - o;
+                format!(
+                    "{svc} {}{}/month ({team})",
+                    if d >= 0.0 { "+" } else { "" },
+                    crate::cost::usd(d)
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            s,
+            "Monthly cost: **{}{}** — {}\n",
+            if total >= 0.0 { "+" } else { "" },
+            crate::cost::usd(total),
+            parts.join(", ")
+        );
+    }
     // Needs attention: removals, then each risk kind once per (kind, env/service), worst first.
     let mut attention: Vec<(Risk, String)> = Vec::new();
     for r in removals {
