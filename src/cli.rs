@@ -46,6 +46,9 @@ struct InputArgs {
     /// Folder of blueprints that override or add to the built-in ones
     #[arg(long, value_name = "DIR")]
     blueprints: Option<PathBuf>,
+    /// Folder (or file) of Rego policies to evaluate for every service, besides the organisation's `spec.policies`
+    #[arg(long, value_name = "DIR")]
+    policies: Option<PathBuf>,
     /// Render only shard I of N (e.g. 2/8): a stable partition of services by name, so a CI
     /// matrix can split a large organisation over several machines
     #[arg(long, value_name = "I/N", value_parser = parse_shard)]
@@ -146,6 +149,14 @@ enum Command {
     New(crate::new::NewArgs),
     /// DORA and adoption metrics from the deploy repository's history (--format human|json|markdown)
     Metrics(crate::metrics::Args),
+    /// Who owns a service, how to reach them, what it depends on and what depends on it (with
+    /// --all over the organisation checkout), its endpoints, SLA and monthly cost
+    Catalog {
+        /// The service (metadata.name of its platform.yaml)
+        service: String,
+        #[command(flatten)]
+        input: InputArgs,
+    },
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -254,6 +265,7 @@ pub fn run() -> ExitCode {
         }
         Command::New(args) => crate::new::run(args, format),
         Command::Metrics(args) => crate::metrics::cmd(&args, format),
+        Command::Catalog { service, input } => cmd_catalog(&service, &input, format),
     };
     ExitCode::from(code)
 }
@@ -261,6 +273,7 @@ pub fn run() -> ExitCode {
 /// Everything validation produced: shared by `validate` and `render`.
 pub struct CheckedRun {
     pub sources: SourceMap,
+    pub policies: Option<crate::policy::Policies>,
     pub blueprints: Option<BlueprintSet>,
     pub org: Option<Checked<Org>>,
     pub intents: Vec<(PathBuf, Checked<Intent>)>,
@@ -282,6 +295,7 @@ pub fn check_inputs(
         all,
         org: org.map(Path::to_path_buf),
         blueprints: blueprints.map(Path::to_path_buf),
+        policies: None,
         shard: None,
         allow_none: false,
     })
@@ -291,6 +305,7 @@ fn check(input: &InputArgs) -> CheckedRun {
     let sources = SourceMap::default();
     let mut run = CheckedRun {
         sources: sources.clone(),
+        policies: None,
         blueprints: None,
         org: None,
         intents: Vec::new(),
@@ -323,6 +338,47 @@ fn check(input: &InputArgs) -> CheckedRun {
     let (org, mut d) = validate::check_org(&org_file);
     run.diags.append(&mut d);
     let Some(org) = org else { return run };
+    // Rego policies: the organisation's (relative to its config file) and --policies.
+    let mut policy_paths: Vec<PathBuf> = Vec::new();
+    if let OrgSource::File(p) = discover::find_org(&input.path, input.org.as_deref()) {
+        let base = p.parent().map(Path::to_path_buf).unwrap_or_default();
+        policy_paths.extend(org.model.spec.policies.iter().map(|r| base.join(r)));
+    }
+    policy_paths.extend(input.policies.iter().cloned());
+    let mut rego: Vec<(String, String)> = Vec::new();
+    for root in &policy_paths {
+        if !root.exists() {
+            run.diags.push(
+                Diagnostic::error(
+                    "policy/missing",
+                    format!("policy path `{}` does not exist", display(root)),
+                )
+                .help("fix `spec.policies` in the organisation config or the --policies argument"),
+            );
+            continue;
+        }
+        for e in walkdir::WalkDir::new(root)
+            .sort_by_file_name()
+            .into_iter()
+            .flatten()
+        {
+            if e.file_type().is_file() && e.path().extension().is_some_and(|x| x == "rego") {
+                match crate::load::read_source(e.path(), &display(e.path())) {
+                    Ok(f) => {
+                        sources.add(f.clone());
+                        rego.push((f.name.clone(), f.text.to_string()));
+                    }
+                    Err(d) => run.diags.push(d),
+                }
+            }
+        }
+    }
+    if !rego.is_empty() {
+        match crate::policy::Policies::load(&rego) {
+            Ok(p) => run.policies = Some(p),
+            Err(mut d) => run.diags.append(&mut d),
+        }
+    }
     let paths = match discover::find_intents(&input.path, input.all) {
         Ok(p) => p,
         Err(d) if input.allow_none && d.code == "usage/no-intent" => Vec::new(),
@@ -396,7 +452,31 @@ fn problems(errors: usize, warnings: usize) -> String {
 }
 
 fn cmd_validate(input: &InputArgs, format: Format) -> u8 {
-    let run = check(input);
+    let mut run = check(input);
+    // A valid input is also compiled (in memory, nothing written): blueprint errors, guardrails
+    // and organisation policies are part of "is this platform.yaml OK?".
+    if !has_errors(&run.diags) {
+        if let (Some(org), Some(blueprints)) = (&run.org, &run.blueprints) {
+            let source = Source {
+                repository: "validate".into(),
+                sha: "0".repeat(40),
+                image_tag: "validate".into(),
+            };
+            let intents: Vec<(Checked<Intent>, Source)> = run
+                .intents
+                .iter()
+                .map(|(_, c)| (c.clone(), source.clone()))
+                .collect();
+            let compiled = crate::compile::compile_with(
+                &org.model,
+                &intents,
+                blueprints,
+                run.policies.as_ref(),
+            );
+            run.diags.extend(compiled.diagnostics);
+            sort(&mut run.diags);
+        }
+    }
     let (errors, warnings) = counts(&run.diags);
     let summary = serde_json::json!({"files": run.files, "services": run.intents.len(), "errors": errors, "warnings": warnings});
     report::emit(&run.diags, &run.sources, format, summary);
@@ -499,6 +579,20 @@ fn build(input: &InputArgs, pins: &SourceOverrides, format: Format) -> Result<Bu
     let (Some(org), Some(blueprints)) = (run.org.take(), run.blueprints.take()) else {
         return Err(fail(&run, &run.diags, EXIT_INVALID, format));
     };
+    // The organisation-wide catalog (catalog/index.json, catalog/systems.yaml) needs every
+    // service: only a run over the whole organisation in which nothing failed renders it.
+    let catalog = if input.all && !partial {
+        let all: Vec<&Checked<Intent>> = run.intents.iter().map(|(_, c)| c).collect();
+        match crate::catalog::org_files(&org.model, &all, &run.sources) {
+            Ok(t) => Some(t),
+            Err(d) => {
+                run.diags.extend(d);
+                return Err(fail(&run, &run.diags, EXIT_INVALID, format));
+            }
+        }
+    } else {
+        None
+    };
     let mut intents: Vec<(Checked<Intent>, Source)> = Vec::new();
     for (path, c) in std::mem::take(&mut run.intents) {
         if !c.ok {
@@ -517,7 +611,7 @@ fn build(input: &InputArgs, pins: &SourceOverrides, format: Format) -> Result<Bu
             }
         }
     }
-    let compiled = compile(&org.model, &intents, &blueprints);
+    let mut compiled = compile(&org.model, &intents, &blueprints);
     run.diags.extend(compiled.diagnostics.iter().cloned());
     if has_errors(&run.diags) {
         // Services whose blueprints failed were left out of the tree whole.
@@ -525,6 +619,20 @@ fn build(input: &InputArgs, pins: &SourceOverrides, format: Format) -> Result<Bu
             return Err(fail(&run, &run.diags, EXIT_INVALID, format));
         }
         partial = true;
+    }
+    if let (Some(catalog), false) = (catalog, partial) {
+        for (path, f) in catalog {
+            if compiled.tree.contains_key(&path) {
+                let d = Diagnostic::error(
+                    "render/path-conflict",
+                    format!("`{path}` would be generated twice (by a blueprint and by the organisation's service catalog)"),
+                )
+                .help("blueprint outputs must not use the catalog's paths (catalog/index.json, catalog/systems.yaml)");
+                run.diags.push(d);
+                return Err(fail(&run, &run.diags, EXIT_INVALID, format));
+            }
+            compiled.tree.insert(path, f);
+        }
     }
     let mut sources: Vec<(String, String, String)> = intents
         .iter()
@@ -1087,4 +1195,52 @@ fn cmd_cost(input: &InputArgs, by: CostBy, format: Format) -> u8 {
     } else {
         EXIT_OK
     }
+}
+
+/// `pctl catalog <service>`: the service's catalog record, in the terminal or as JSON. Reads
+/// the intents and the organisation config only (no git, no rendering).
+fn cmd_catalog(service: &str, input: &InputArgs, format: Format) -> u8 {
+    let run = check(input);
+    if has_errors(&run.diags) {
+        let code = if run.usage_error {
+            EXIT_USAGE
+        } else {
+            EXIT_INVALID
+        };
+        return fail(&run, &run.diags, code, format);
+    }
+    let (Some(org), intents) = (run.org.as_ref(), &run.intents) else {
+        return fail(&run, &run.diags, EXIT_INVALID, format);
+    };
+    let all: Vec<&Checked<Intent>> = intents.iter().map(|(_, c)| c).collect();
+    let Some(found) = all.iter().find(|c| c.model.metadata.name == service) else {
+        let names: Vec<&str> = all.iter().map(|c| c.model.metadata.name.as_str()).collect();
+        let d = Diagnostic::error(
+            "usage/unknown-service",
+            format!(
+                "no platform.yaml below `{}` declares a service `{service}`",
+                display(&input.path)
+            ),
+        )
+        .expected(crate::diag::one_of(&names))
+        .suggest(
+            service,
+            names.iter().copied(),
+            "check the name (metadata.name), or run with --all over the organisation checkout",
+        );
+        return fail(&run, &[d], EXIT_USAGE, format);
+    };
+    let svc = crate::catalog::resolve_for_catalog(&found.model, &org.model);
+    // What depends on it is only known when the run sees the whole organisation.
+    let dependents = input.all.then(|| {
+        crate::catalog::dependents(&all)
+            .remove(service)
+            .unwrap_or_default()
+    });
+    let entry = crate::catalog::entry(&svc, &org.model, dependents);
+    report::emit(&run.diags, &run.sources, format, entry.clone());
+    if format != Format::Json {
+        let _ = std::io::stdout().write_all(crate::catalog::human(&entry).as_bytes());
+    }
+    EXIT_OK
 }

@@ -28,6 +28,16 @@ pub fn compile(
     intents: &[(Checked<Intent>, Source)],
     blueprints: &BlueprintSet,
 ) -> Compiled {
+    compile_with(org, intents, blueprints, None)
+}
+
+/// [`compile`], with the organisation's Rego policies evaluated over every service.
+pub fn compile_with(
+    org: &Org,
+    intents: &[(Checked<Intent>, Source)],
+    blueprints: &BlueprintSet,
+    policies: Option<&crate::policy::Policies>,
+) -> Compiled {
     let org_ctx = resolve::org_context(org);
     // Sort by service name so that input order (file system, threads) never matters.
     let mut valid: Vec<&(Checked<Intent>, Source)> = intents.iter().filter(|(c, _)| c.ok).collect();
@@ -54,10 +64,29 @@ pub fn compile(
         .iter()
         .map(resolve::env_context)
         .collect();
-    let (mut tree, diagnostics) = blueprints.expand(&services, &feeds, &org_ctx, &envs);
+    let (mut tree, mut diagnostics) = blueprints.expand(&services, &feeds, &org_ctx, &envs);
     let costs: Vec<crate::cost::Line> = services
         .iter()
         .flat_map(|s| crate::cost::of_service(s, org))
+        .collect();
+    // Guardrails and policies; a service with a `deny` is not rendered at all.
+    let team_costs = crate::cost::by(&costs, "team");
+    let mut denied = BTreeSet::new();
+    for ((checked, _), svc) in valid.iter().zip(&services) {
+        let found = crate::policy::check(org, checked, svc, &tree, &team_costs, policies);
+        if found.iter().any(Diagnostic::is_error) {
+            denied.insert(svc.name.clone());
+        }
+        diagnostics.extend(found);
+    }
+    tree.retain(|_, f| !matches!(&f.owner, crate::expand::Owner::Service(s) if denied.contains(s)));
+    let services: Vec<resolve::Service> = services
+        .into_iter()
+        .filter(|s| !denied.contains(&s.name))
+        .collect();
+    let costs: Vec<crate::cost::Line> = costs
+        .into_iter()
+        .filter(|l| !denied.contains(&l.service))
         .collect();
     plan::add_state(&mut tree, &services, &costs);
     let mut diagnostics = dedupe(diagnostics);

@@ -6,6 +6,7 @@
 // error ends the run. Boxing it everywhere would cost clarity for nothing measurable.
 #![allow(clippy::result_large_err)]
 
+pub mod catalog;
 pub mod cli;
 pub mod compile;
 pub mod cost;
@@ -18,6 +19,7 @@ pub mod metrics;
 pub mod model;
 pub mod new;
 pub mod plan;
+pub mod policy;
 pub mod publish;
 pub mod report;
 pub mod resolve;

@@ -370,6 +370,24 @@ impl Builder<'_> {
 /// Parses exactly one YAML document into a JSON value with spans. All problems found are
 /// returned; a syntax error stops the parse (nothing after it can be trusted).
 pub fn parse(file: &SourceFile, opts: Options) -> Result<Document, Vec<Diagnostic>> {
+    parse_stream(file, opts, false).map(|mut docs| docs.remove(0))
+}
+
+/// Parses a stream of `---`-separated YAML documents (e.g. a Backstage `catalog-info.yaml`),
+/// with the same refusals as [`parse`] in every document: anchors, aliases, merge keys, tags,
+/// duplicate keys, deep nesting. Empty documents are skipped; at least one must have content.
+/// Each document's spans are relative to its own root.
+pub fn parse_all(file: &SourceFile, opts: Options) -> Result<Vec<Document>, Vec<Diagnostic>> {
+    parse_stream(file, opts, true)
+}
+
+/// One document (`multi` false: a second one is an error) or several; never an empty list.
+fn parse_stream(
+    file: &SourceFile,
+    opts: Options,
+    multi: bool,
+) -> Result<Vec<Document>, Vec<Diagnostic>> {
+    let mut docs = Vec::new();
     let mut b = Builder {
         file,
         opts,
@@ -391,7 +409,7 @@ pub fn parse(file: &SourceFile, opts: Options) -> Result<Document, Vec<Diagnosti
         match event {
             Event::DocumentStart(_) => {
                 documents += 1;
-                if documents > 1 {
+                if documents > 1 && !multi {
                     b.err(
                         "yaml/multi-document",
                         "a second YAML document starts here; this file must hold exactly one",
@@ -445,12 +463,22 @@ pub fn parse(file: &SourceFile, opts: Options) -> Result<Document, Vec<Diagnosti
                 }
             }
             Event::MappingEnd | Event::SequenceEnd => b.end(),
+            Event::DocumentEnd if multi => {
+                let spans = std::mem::take(&mut b.spans);
+                match b.root.take() {
+                    None | Some(Value::Null) => {}
+                    Some(value) => docs.push(Document { value, spans }),
+                }
+            }
             Event::StreamEnd => break,
             _ => {}
         }
     }
     if !b.diags.is_empty() {
         return Err(b.diags);
+    }
+    if multi && !docs.is_empty() {
+        return Ok(docs);
     }
     match b.root {
         None | Some(Value::Null) => {
@@ -466,10 +494,10 @@ pub fn parse(file: &SourceFile, opts: Options) -> Result<Document, Vec<Diagnosti
                     .help("write the document's top-level keys, starting with `apiVersion: pctl.dev/v1` and `kind:` (`pctl schema` prints the full format)"),
             ])
         }
-        Some(value) => Ok(Document {
+        Some(value) => Ok(vec![Document {
             value,
             spans: b.spans,
-        }),
+        }]),
     }
 }
 
@@ -748,6 +776,37 @@ mod tests {
         assert_eq!(codes("a: !custom 1\n"), ["yaml/tag"]);
         assert_eq!(codes(&"[".repeat(200)), ["yaml/too-deep"]);
         assert!(load("a: !!str 010\n").unwrap().value["a"] == "010");
+    }
+
+    #[test]
+    fn several_documents_only_when_asked() {
+        let f = SourceFile::new("t.yaml", "# c\na: 1\n---\nb: [x]\n---\n# empty\n...\n");
+        let docs = parse_all(&f, Options::default()).unwrap();
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[1].value["b"][0], "x");
+        let s = docs[1].spans.locate(&f, "/b/0").unwrap();
+        assert_eq!((s.line, s.column), (4, 5));
+        assert_eq!(parse_all(&f, Options::default()).unwrap()[0].value["a"], 1);
+        // the same refusals in every document
+        let codes = |t: &str| -> Vec<&'static str> {
+            parse_all(&SourceFile::new("t.yaml", t), Options::default())
+                .err()
+                .unwrap_or_default()
+                .iter()
+                .map(|d| d.code)
+                .collect()
+        };
+        assert_eq!(codes("a: 1\n---\nb: 1\nb: 2\n"), ["yaml/duplicate-key"]);
+        assert_eq!(
+            codes("a: &x 1\n---\nb: *x\n"),
+            ["yaml/anchor", "yaml/alias"]
+        );
+        assert_eq!(codes("a: 1\n---\nb: !t 2\n"), ["yaml/tag"]);
+        assert_eq!(codes("---\n---\n"), ["yaml/empty"]);
+        assert_eq!(codes("a: 1\n---\nb: \"x\n"), ["yaml/syntax"]);
+        // one document is still a one-element list, and `parse` still refuses two
+        assert_eq!(codes("a: 1\n"), Vec::<&str>::new());
+        assert!(load("a: 1\n---\nb: 2\n").is_err());
     }
 
     #[test]

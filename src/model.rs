@@ -48,6 +48,7 @@ pub struct Spec {
     pub deploy: Deploy,
     pub slo: Option<Slo>,
     pub compute: Option<Compute>,
+    pub metrics: Option<Metrics>,
     #[serde(deserialize_with = "blank_is_default")]
     pub environments: IndexMap<String, EnvOverride>,
     pub blueprint: Option<String>,
@@ -132,6 +133,14 @@ pub struct Slo {
     pub latency_p99: Option<String>,
 }
 
+/// Where Prometheus scrapes the application's metrics (`spec.metrics`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Metrics {
+    pub port: Option<u16>,
+    pub path: Option<String>,
+}
+
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Compute {
@@ -208,6 +217,26 @@ pub struct OrgSpec {
     pub compute_usd_month: Option<ComputePrice>,
     pub secret_store: Option<SecretStore>,
     pub ingress_class: Option<String>,
+    pub progressive_delivery: Option<String>,
+    pub observability: Option<Observability>,
+    /// Guardrail name -> deny | warn | off (see policy::GUARDRAILS for names and defaults).
+    pub guardrails: IndexMap<String, String>,
+    /// Environment -> resource type -> sizes allowed there.
+    pub allowed_sizes: IndexMap<String, IndexMap<String, Vec<String>>>,
+    /// Rego policy files or folders, relative to the organisation config.
+    pub policies: Vec<String>,
+}
+
+/// Where the observability stack lives (`spec.observability`); every field has a default.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Observability {
+    pub prometheus_url: Option<String>,
+    pub prometheus_namespace: Option<String>,
+    pub otel_endpoint: Option<String>,
+    pub otel_protocol: Option<String>,
+    pub grafana_url: Option<String>,
+    pub dashboard_folder: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -266,5 +295,12 @@ impl Org {
     }
     pub fn gitops(&self) -> &str {
         self.spec.gitops.as_deref().unwrap_or("argocd")
+    }
+    /// The controller that runs canaries: `argo-rollouts` (default) or `flagger`.
+    pub fn progressive_delivery(&self) -> &str {
+        self.spec
+            .progressive_delivery
+            .as_deref()
+            .unwrap_or("argo-rollouts")
     }
 }

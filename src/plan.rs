@@ -35,6 +35,12 @@ pub fn add_state(tree: &mut Tree, services: &[Service], costs: &[crate::cost::Li
                 format!("{STATE_DIR}/organisation.json"),
                 serde_json::json!({"owner": "organisation", "pctl_version": version, "files": files}),
             ),
+            // Rendered only by runs over the whole organisation; its own record, so that a
+            // single service's run neither claims nor deletes these files.
+            Owner::Catalog => (
+                format!("{STATE_DIR}/catalog.json"),
+                serde_json::json!({"owner": owner.name(), "pctl_version": version, "files": files}),
+            ),
             Owner::Service(name) => {
                 let svc = services.iter().find(|s| &s.name == name);
                 let envs: Vec<&str> = svc
@@ -100,6 +106,7 @@ fn recorded_paths(dir: &Path) -> BTreeMap<String, String> {
         };
         let owner = v
             .get("service")
+            .or_else(|| v.get("owner"))
             .and_then(|s| s.as_str())
             .unwrap_or("organisation")
             .to_string();
@@ -153,13 +160,7 @@ pub fn plan_dir(dir: &Path, tree: &Tree, partial: bool) -> Result<Plan, Diagnost
             }
         }
     }
-    let rendered: BTreeSet<String> = tree
-        .values()
-        .map(|f| match &f.owner {
-            Owner::Org => "organisation".to_string(),
-            Owner::Service(s) => s.clone(),
-        })
-        .collect();
+    let rendered: BTreeSet<String> = tree.values().map(|f| f.owner.name()).collect();
     for (path, owner) in previous {
         if partial && !rendered.contains(&owner) {
             continue;

@@ -72,10 +72,7 @@ pub struct Outcome {
 }
 
 fn owner_name(o: &Owner) -> String {
-    match o {
-        Owner::Org => "organisation".into(),
-        Owner::Service(s) => s.clone(),
-    }
+    o.name()
 }
 
 fn env_of(path: &str) -> Option<&str> {
@@ -106,7 +103,10 @@ fn read_records(repo: &Repository, tree: Option<&git2::Tree>) -> Records {
         files: BTreeMap::new(),
         envs: BTreeMap::new(),
     };
-    let mut state_files = vec![format!("{STATE_DIR}/organisation.json")];
+    let mut state_files = vec![
+        format!("{STATE_DIR}/organisation.json"),
+        format!("{STATE_DIR}/catalog.json"),
+    ];
     if let Some(t) = tree {
         if let Ok(entry) = t.get_path(Path::new(&format!("{STATE_DIR}/services"))) {
             if let Ok(sub) = repo.find_tree(entry.id()) {
@@ -125,7 +125,11 @@ fn read_records(repo: &Repository, tree: Option<&git2::Tree>) -> Records {
         let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
             continue;
         };
-        let owner = v["service"].as_str().unwrap_or("organisation").to_string();
+        let owner = v["service"]
+            .as_str()
+            .or_else(|| v["owner"].as_str())
+            .unwrap_or("organisation")
+            .to_string();
         if let Some(files) = v["files"].as_object() {
             for (p, h) in files {
                 records.files.insert(
@@ -260,7 +264,7 @@ pub fn plan(
         .files
         .values()
         .map(|(o, _)| o.as_str())
-        .filter(|o| *o != "organisation")
+        .filter(|o| *o != "organisation" && *o != crate::expand::CATALOG_OWNER)
         .collect();
     for s in &target.remove {
         if !known.contains(s.as_str()) {

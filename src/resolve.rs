@@ -50,6 +50,116 @@ pub fn org_context(org: &Org) -> Value {
             "name": s.secret_store.as_ref().and_then(|x| x.name.as_deref()).unwrap_or("aws-secrets-manager"),
         },
         "ingress_class": s.ingress_class.as_deref().unwrap_or("nginx"),
+        "progressive_delivery": org.progressive_delivery(),
+        "observability": observability_context(org),
+    })
+}
+
+/// `org.observability`: where Prometheus, the OpenTelemetry collector and Grafana live.
+fn observability_context(org: &Org) -> Value {
+    let o = org.spec.observability.clone().unwrap_or_default();
+    json!({
+        "prometheus_url": o.prometheus_url.as_deref().unwrap_or("http://prometheus-operated.monitoring.svc:9090"),
+        "prometheus_namespace": o.prometheus_namespace.as_deref().unwrap_or("monitoring"),
+        "otel_endpoint": o.otel_endpoint.as_deref().unwrap_or("http://opentelemetry-collector.observability.svc:4317"),
+        "otel_protocol": o.otel_protocol.as_deref().unwrap_or("grpc"),
+        "grafana_url": o.grafana_url.as_deref().map(|u| u.trim_end_matches('/')),
+        "dashboard_folder": o.dashboard_folder.as_deref().unwrap_or("pctl"),
+    })
+}
+
+/// A percentage threshold (`1%`) as a fraction (0.01); a duration (`200ms`) in seconds (0.2).
+fn fraction(p: Option<&String>) -> Value {
+    p.and_then(|p| crate::validate::semantic::parse_percent(p))
+        .map_or(Value::Null, |v| json!(v / 100.0))
+}
+fn seconds(d: Option<&String>) -> Value {
+    d.and_then(|d| crate::validate::semantic::parse_duration_ms(d))
+        .map_or(Value::Null, |ms| json!(ms as f64 / 1000.0))
+}
+
+/// `service.deploy`: the intent's delivery plus what the blueprints need in numbers: each step's
+/// `seconds` and its thresholds as `error_rate_max` (fraction) / `latency_p99_max` (seconds),
+/// the same for `rollback`, which checks any step or rollback uses (`checks`), and the
+/// `controller` that runs it (`none` for rolling updates, else the organisation's choice).
+fn deploy_context(intent: &Intent, org: &Org) -> Value {
+    let d = &intent.spec.deploy;
+    let strategy = d.strategy.as_deref().unwrap_or("rolling");
+    let steps: Vec<Value> = d
+        .steps
+        .iter()
+        .map(|st| {
+            json!({
+                "weight": st.weight,
+                "duration": st.duration,
+                "seconds": st.duration.as_ref().and_then(|x| crate::validate::semantic::parse_duration_ms(x)).map(|ms| ms.div_ceil(1000)),
+                "metrics": st.metrics,
+                "error_rate_max": fraction(st.metrics.get("error_rate_less_than")),
+                "latency_p99_max": seconds(st.metrics.get("latency_p99_less_than")),
+            })
+        })
+        .collect();
+    let rollback = d.rollback.as_ref().map(|r| {
+        let active = r.auto && !r.on.is_empty();
+        json!({
+            "auto": r.auto,
+            "on": r.on,
+            "active": active,
+            "error_rate_max": if active { fraction(r.on.get("error_rate_greater_than")) } else { Value::Null },
+            "latency_p99_max": if active { seconds(r.on.get("latency_p99_greater_than")) } else { Value::Null },
+        })
+    });
+    let in_steps = |key: &str| steps.iter().any(|s| !s[key].is_null());
+    // Strictest threshold of each check anywhere (Flagger has one threshold per metric).
+    let strictest = |key: &str| {
+        steps
+            .iter()
+            .map(|s| &s[key])
+            .chain(rollback.as_ref().map(|r| &r[key]))
+            .filter_map(Value::as_f64)
+            .reduce(f64::min)
+    };
+    let checks = json!({
+        "error_rate": in_steps("error_rate_max"),
+        "latency_p99": in_steps("latency_p99_max"),
+        "error_rate_max": strictest("error_rate_max"),
+        "latency_p99_max": strictest("latency_p99_max"),
+    });
+    // One analysis "tick" (Flagger's interval): the greatest common divisor of the step
+    // durations, so each step lasts a whole number of ticks.
+    let gcd = |a: u64, b: u64| {
+        let (mut a, mut b) = (a, b);
+        while b != 0 {
+            (a, b) = (b, a % b);
+        }
+        a
+    };
+    let tick = steps
+        .iter()
+        .filter_map(|s| s["seconds"].as_u64())
+        .reduce(gcd)
+        .unwrap_or(60)
+        .max(1);
+    let steps: Vec<Value> = steps
+        .into_iter()
+        .map(|mut s| {
+            s["ticks"] = json!(s["seconds"].as_u64().map_or(1, |x| x.div_ceil(tick)));
+            s
+        })
+        .collect();
+    let tick_text = if tick % 60 == 0 {
+        format!("{}m", tick / 60)
+    } else {
+        format!("{tick}s")
+    };
+    json!({
+        "strategy": strategy,
+        "controller": if strategy == "canary" { org.progressive_delivery() } else { "none" },
+        "steps": steps,
+        "rollback": rollback,
+        "analysis": !checks["error_rate_max"].is_null() || !checks["latency_p99_max"].is_null(),
+        "checks": checks,
+        "tick": tick_text,
     })
 }
 
@@ -63,10 +173,6 @@ fn text(v: &Value) -> String {
         Value::Null => String::new(),
         other => other.to_string(),
     }
-}
-
-fn opt<T: serde::Serialize>(v: &Option<T>) -> Value {
-    serde_json::to_value(v).unwrap_or(Value::Null)
 }
 
 /// The complete model of one service. The intent must have passed validation.
@@ -116,12 +222,23 @@ pub fn resolve(intent: &Intent, org: &Org, org_ctx: &Value, source: &Source) -> 
             v["name"] = json!(n);
             v
         }).collect::<Vec<_>>(),
-        "deploy": {
-            "strategy": s.deploy.strategy.as_deref().unwrap_or("rolling"),
-            "steps": s.deploy.steps,
-            "rollback": opt(&s.deploy.rollback),
+        "deploy": deploy_context(intent, org),
+        "slo": s.slo.as_ref().map(|slo| json!({
+            "availability": slo.availability,
+            "latency_p99": slo.latency_p99,
+            "latency_p99_seconds": seconds(slo.latency_p99.as_ref()),
+        })),
+        // Scraped by Prometheus: `spec.metrics`, defaulting to the service port and /metrics;
+        // none for CronJobs and for workloads without a port.
+        "metrics": match (&s.metrics, s.port) {
+            _ if intent.kind == "CronJob" => Value::Null,
+            (Some(mt), port) => match mt.port.or(port) {
+                Some(p) => json!({"port": p, "path": mt.path.as_deref().unwrap_or("/metrics"), "own_port": mt.port.is_some_and(|mp| Some(mp) != port)}),
+                None => Value::Null,
+            },
+            (None, Some(p)) => json!({"port": p, "path": "/metrics", "own_port": false}),
+            (None, None) => Value::Null,
         },
-        "slo": opt(&s.slo),
         "has_resources": !s.resources.is_empty(),
     });
     let source_ctx = json!({"repository": source.repository, "sha": source.sha});
@@ -189,8 +306,41 @@ pub fn resolve(intent: &Intent, org: &Org, org_ctx: &Value, source: &Source) -> 
             .filter(|e| e.public)
             .map(|e| json!({"path": e.path, "sla": e.sla}))
             .collect();
+        let dashboard_uid = cloud_name(&format!("pctl-{}-{}", env.name, m.name));
+        let grafana = &org_ctx["observability"]["grafana_url"];
+        let dashboard = json!({
+            "uid": dashboard_uid,
+            "title": format!("{} ({})", m.name, env.name),
+            "url": match grafana.as_str() {
+                Some(g) => format!("{g}/d/{dashboard_uid}"),
+                None => format!("/d/{dashboard_uid}"),
+            },
+        });
+        // OpenTelemetry SDK settings; a variable the intent sets itself wins.
+        let obs = &org_ctx["observability"];
+        let mut attributes = vec![
+            format!("service.name={}", m.name),
+            format!("service.version={}", source.image_tag),
+            format!("deployment.environment={}", env.name),
+            format!("team={}", m.owner),
+        ];
+        if let Some(system) = &m.system {
+            attributes.insert(1, format!("service.namespace={system}"));
+        }
+        let otel_env: Vec<Value> = [
+            ("OTEL_SERVICE_NAME", m.name.clone()),
+            ("OTEL_RESOURCE_ATTRIBUTES", attributes.join(",")),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", text(&obs["otel_endpoint"])),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", text(&obs["otel_protocol"])),
+        ]
+        .into_iter()
+        .filter(|(k, _)| !env_vars.iter().any(|e| e["name"] == *k))
+        .map(|(k, v)| json!({"name": k, "value": v}))
+        .collect();
         let deployment = json!({
             "environment": env_ctx,
+            "otel_env": otel_env,
+            "dashboard": dashboard,
             "namespace": m.name,
             "replicas": replicas,
             "autoscale": autoscale,

@@ -26,6 +26,10 @@ fn golden_trees_pass_the_deploy_tree_oracle() {
         let out = Command::new("bash")
             .arg(&oracle)
             .arg("--require-all")
+            // Backstage catalog entities (catalog/<service>/catalog-info.yaml, systems.yaml) are
+            // not Kubernetes objects: the oracle would fail them as unknown kinds. Its globs are
+            // fnmatch, where `*` also matches `/`. tests/catalog.rs validates them instead.
+            .args(["--ignore", "catalog/*"])
             .arg(tree)
             .output()
             .expect("run the oracle");

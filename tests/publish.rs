@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use support::*;
 
-const DEPLOYMENT: &str = "apps/dev/payment-api/deployment.yaml";
+const DEPLOYMENT: &str = "apps/dev/payment-api/rollout.yaml";
 
 /// What `pctl render` of `paths` produces (the expected content of the deploy repository).
 fn rendered(paths: &[&str], all: bool, tag: &str) -> BTreeMap<String, Vec<u8>> {
@@ -92,7 +92,10 @@ fn assert_records_consistent(repo: &Path, rev: &str, extra: &[&str]) {
     let mut owner_of: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut problems = Vec::new();
     for (path, content) in &tree {
-        if !(path.starts_with(".pctl/services/") || path == ".pctl/organisation.json") {
+        if !(path.starts_with(".pctl/services/")
+            || path == ".pctl/organisation.json"
+            || path == ".pctl/catalog.json")
+        {
             continue;
         }
         let record: Value = serde_json::from_slice(content)
@@ -236,7 +239,7 @@ fn publish_then_nothing_to_do(bare: &Path, url: &str) {
     let files = ls_tree(bare, "main");
     for f in [
         DEPLOYMENT,
-        "apps/prod/payment-api/deployment.yaml",
+        "apps/prod/payment-api/rollout.yaml",
         "terraform/prod/payment-api/db.tf",
         ".github/workflows/terraform-payment-api.yml",
         ".pctl/services/payment-api.json",
@@ -431,7 +434,7 @@ fn diff_against_an_empty_remote_lists_everything_and_writes_nothing() {
         human.describe()
     );
     assert!(
-        human.stdout.contains("+kind: Deployment"),
+        human.stdout.contains("+kind: Rollout"),
         "the diff shows the added lines\n{}",
         human.describe()
     );
@@ -602,7 +605,9 @@ fn path_belongs_to(path: &str, svc: &str) -> bool {
         });
     own_folder
         || own_workflow
+        || path.starts_with(&format!("catalog/{svc}/"))
         || path == format!(".pctl/services/{svc}.json")
+        || path == format!("docs/{svc}.md")
         || path.starts_with("clusters/")
         || path == ".pctl/organisation.json"
 }
@@ -752,7 +757,17 @@ fn concurrent_publishers(daemon: bool) {
                 TAG,
                 &out,
             );
-            read_tree(&out)
+            let mut tree = read_tree(&out);
+            // The organisation-wide catalog comes only from runs over the whole organisation;
+            // these publishers each publish one service.
+            for p in [
+                "catalog/index.json",
+                "catalog/systems.yaml",
+                ".pctl/catalog.json",
+            ] {
+                tree.remove(p);
+            }
+            tree
         };
         let base = tmp.path().join("remote");
         std::fs::create_dir(&base).unwrap();
@@ -920,6 +935,7 @@ fn remove_deletes_every_file_of_a_service() {
             p.contains("/auth-service/")
                 || p.contains("auth-service.json")
                 || p.contains("terraform-auth-service")
+                || p == "docs/auth-service.md"
         })
         .collect();
     assert!(auth.len() > 10, "{auth:?}");
@@ -1350,6 +1366,8 @@ fn assert_oracle_passes(bare: &Path, what: &str) {
     let mut cmd = std::process::Command::new("bash");
     cmd.arg(&oracle)
         .arg("--require-all")
+        // Backstage entities, not Kubernetes objects; tests/catalog.rs validates them.
+        .args(["--ignore", "catalog/*"])
         .arg(&tree)
         .current_dir(ROOT);
     let r = spawn(cmd).wait(Duration::from_secs(600));

@@ -11,6 +11,7 @@ pub enum Format {
     Yaml,
     Hcl,
     Json,
+    Markdown,
     Text,
 }
 
@@ -22,6 +23,8 @@ impl Format {
             Format::Hcl
         } else if path.ends_with(".json") {
             Format::Json
+        } else if path.ends_with(".md") {
+            Format::Markdown
         } else {
             Format::Text
         }
@@ -32,9 +35,18 @@ impl Format {
         match self {
             Format::Yaml | Format::Hcl => Some(format!("# {text}\n")),
             Format::Json => None,
+            // An HTML comment: invisible when rendered; `--` may not appear inside one.
+            Format::Markdown => Some(format!("<!-- {} -->\n", text.replace("--", "- -"))),
             Format::Text => None,
         }
     }
+}
+
+/// Rendered YAML files that may hold several `---`-separated documents: Backstage catalog
+/// files (`catalog/...`), which are multi-document by convention. Every other YAML file must be
+/// exactly one document.
+pub fn allows_several_documents(path: &str) -> bool {
+    path.starts_with("catalog/")
 }
 
 /// Checks one rendered file. `is_manifest`: files under apps/ and clusters/ must be exactly one
@@ -48,12 +60,15 @@ pub fn check(path: &str, text: &str, is_manifest: bool, sources: &SourceMap) -> 
     match Format::of(path) {
         Format::Yaml => {
             let file = SourceFile::new(&shown, text.to_string());
-            let doc = match load::parse(
-                &file,
-                load::Options {
-                    strict_scalars: true,
-                },
-            ) {
+            let opts = load::Options {
+                strict_scalars: true,
+            };
+            let parsed = if allows_several_documents(path) {
+                load::parse_all(&file, opts)
+            } else {
+                load::parse(&file, opts).map(|d| vec![d])
+            };
+            let docs = match parsed {
                 Ok(d) => d,
                 Err(diags) => {
                     sources.add(file);
@@ -73,8 +88,15 @@ pub fn check(path: &str, text: &str, is_manifest: bool, sources: &SourceMap) -> 
                 }
             };
             // A second, independent parser (libyaml) must read the same structure.
-            match serde_yaml::from_str::<Value>(text) {
-                Ok(other) if !same(&other, &doc.value) => {
+            let second: Result<Vec<Value>, _> = serde_yaml::Deserializer::from_str(text)
+                .map(<Value as serde::Deserialize>::deserialize)
+                .filter(|v| !matches!(v, Ok(Value::Null)))
+                .collect();
+            match second {
+                Ok(other)
+                    if other.len() != docs.len()
+                        || other.iter().zip(&docs).any(|(o, d)| !same(o, &d.value)) =>
+                {
                     return vec![
                         fail(
                             "render/parsers-disagree",
@@ -94,10 +116,12 @@ pub fn check(path: &str, text: &str, is_manifest: bool, sources: &SourceMap) -> 
                 _ => {}
             }
             if is_manifest {
-                let v = &doc.value;
-                let ok = v.get("apiVersion").is_some_and(Value::is_string)
-                    && v.get("kind").is_some_and(Value::is_string)
-                    && v.pointer("/metadata/name").is_some_and(Value::is_string);
+                let ok = docs.iter().all(|d| {
+                    let v = &d.value;
+                    v.get("apiVersion").is_some_and(Value::is_string)
+                        && v.get("kind").is_some_and(Value::is_string)
+                        && v.pointer("/metadata/name").is_some_and(Value::is_string)
+                });
                 if !ok {
                     return vec![fail(
                         "render/not-a-manifest",
@@ -136,7 +160,7 @@ pub fn check(path: &str, text: &str, is_manifest: bool, sources: &SourceMap) -> 
                 )]
             }
         },
-        Format::Text => Vec::new(),
+        Format::Markdown | Format::Text => Vec::new(),
     }
 }
 

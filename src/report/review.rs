@@ -259,7 +259,7 @@ fn summary(changes: &[Change], removals: &[String], ctx: &Context) -> String {
     let services: BTreeSet<&str> = changes
         .iter()
         .map(|c| c.owner.as_str())
-        .filter(|o| *o != "organisation")
+        .filter(|o| *o != "organisation" && *o != crate::expand::CATALOG_OWNER)
         .collect();
     let envs: BTreeSet<&str> = changes.iter().filter_map(|c| env_of(&c.path)).collect();
     if changes.is_empty() {

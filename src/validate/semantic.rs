@@ -214,13 +214,15 @@ pub fn check_intent(
         seen_paths.push(&e.path);
     }
 
-    // Image registry.
+    // Image registry: the `registry` guardrail (deny by default; warn or off in the org config).
     let regs = &org.spec.registries;
+    let registry_level = crate::policy::level(org, "registry");
     if !spec.image.is_empty()
         && !regs.is_empty()
+        && registry_level.is_some()
         && !regs.iter().any(|r| image_in_registry(&spec.image, r))
     {
-        let d = c
+        let mut d = c
             .error(
                 "semantic/registry",
                 format!("image `{}` is not from an allowed registry", spec.image),
@@ -232,6 +234,7 @@ pub fn check_intent(
                 "push the image to {} and reference it from there",
                 regs[0]
             ));
+        d.severity = registry_level.unwrap_or(crate::diag::Severity::Error);
         c.push(d);
     }
 
@@ -445,6 +448,39 @@ pub fn check_intent(
             )
             .help("remove `deploy`, or use `strategy: rolling`");
         c.push(d);
+    }
+    if kind == "Worker" && strategy == "canary" {
+        let d = c
+            .error(
+                "semantic/canary-worker",
+                "a Worker receives no traffic, so it cannot be deployed as a canary",
+                "/spec/deploy/strategy",
+            )
+            .help("use `strategy: rolling`, or make it a `Service` if it serves requests");
+        c.push(d);
+    }
+    // Metrics: scraped from long-running workloads only, on a port the container has.
+    if let Some(mt) = &spec.metrics {
+        if kind == "CronJob" {
+            let d = c
+                .error_key(
+                    "semantic/metrics-cronjob",
+                    "a CronJob is not scraped by Prometheus: remove `metrics`",
+                    "/spec/metrics",
+                )
+                .help("job alerts come from kube-state-metrics; push job metrics to a Pushgateway if you need more");
+            c.push(d);
+        } else if mt.port.is_none() && spec.port.is_none() && !c.exists("/spec/metrics/port") {
+            let d = c
+                .error_key(
+                    "semantic/metrics-port",
+                    "`metrics` needs a `port` when the workload has no `spec.port`",
+                    "/spec/metrics",
+                )
+                .pointer("/spec/metrics/port")
+                .help("add the port the metrics are served on, e.g. `metrics: {port: 9090}`");
+            c.push(d);
+        }
     }
     let mut last: Option<u32> = None;
     for (i, step) in deploy.steps.iter().enumerate() {

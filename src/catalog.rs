@@ -1,0 +1,410 @@
+//! The service catalog: who owns a service, how to reach them, what it depends on and what
+//! depends on it, its endpoints, SLA and monthly cost — from the same intents as the deploys.
+//!
+//! - `catalog/<service>/catalog-info.yaml` (Backstage entities) is a blueprint
+//!   (`blueprints/catalog/`), owned by its service like any other output.
+//! - `catalog/index.json` and `catalog/systems.yaml` depend on *every* service (dependents,
+//!   shared systems), so they are built here, only by runs that see the whole organisation
+//!   (`--all`, nothing failed), and belong to [`Owner::Catalog`] with its own record
+//!   `.pctl/catalog.json`: a single service's run never renders, changes or deletes them.
+//! - [`entry`] is one service's record, shared by `index.json` and `pctl catalog`.
+
+use crate::diag::Diagnostic;
+use crate::expand::{Owner, RenderedFile, Tree};
+use crate::model::{Intent, Org};
+use crate::resolve::{self, Source};
+use crate::source::SourceMap;
+use crate::validate::Checked;
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+
+pub const INDEX_PATH: &str = "catalog/index.json";
+pub const SYSTEMS_PATH: &str = "catalog/systems.yaml";
+
+/// Resolves an intent for the catalog. Nothing here depends on the source commit or image tag,
+/// so neither a git repository nor a tag is needed: the repository is the declared one.
+pub fn resolve_for_catalog(intent: &Intent, org: &Org) -> resolve::Service {
+    let source = Source {
+        repository: intent.metadata.repository.clone().unwrap_or_default(),
+        sha: "0".repeat(40),
+        image_tag: "catalog".into(),
+    };
+    resolve::resolve(intent, org, &resolve::org_context(org), &source)
+}
+
+fn opt(v: &Value) -> Value {
+    match v {
+        Value::String(s) if s.is_empty() => Value::Null,
+        other => other.clone(),
+    }
+}
+
+/// One service's catalog record. `dependents`: the services that depend on it, when the run
+/// sees the whole organisation (`None`: unknown, shown as `null`).
+pub fn entry(svc: &resolve::Service, org: &Org, dependents: Option<Vec<String>>) -> Value {
+    let s = &svc.context["service"];
+    let team = &svc.context["team"];
+    let lines = crate::cost::of_service(svc, org);
+    let by_env = crate::cost::by(&lines, "env");
+    let envs: Vec<&str> = svc.deployments.iter().map(|d| d.env.as_str()).collect();
+    let endpoints: Vec<Value> = s["endpoints"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            let path = e["path"].as_str().unwrap_or_default();
+            let mut urls = Map::new();
+            if e["public"].as_bool() == Some(true) {
+                for d in &svc.deployments {
+                    let host = d.context["deployment"]["host"].as_str().unwrap_or_default();
+                    urls.insert(d.env.clone(), json!(format!("https://{host}{path}")));
+                }
+            }
+            json!({"path": path, "public": e["public"], "sla": e["sla"], "urls": urls})
+        })
+        .collect();
+    let resources: Vec<Value> = s["resources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            let name = r["name"].as_str().unwrap_or_default();
+            let mut sizes = Map::new();
+            let mut cost = Map::new();
+            for d in &svc.deployments {
+                if let Some(x) = d.resources.iter().find(|x| x["name"] == name) {
+                    sizes.insert(
+                        d.env.clone(),
+                        json!({"size": x["size"], "class": opt(&x["class"])}),
+                    );
+                }
+                if let Some(l) = lines
+                    .iter()
+                    .find(|l| l.environment == d.env && l.item == name)
+                {
+                    cost.insert(d.env.clone(), json!(l.usd_month));
+                }
+            }
+            json!({
+                "name": name,
+                "type": r["type"],
+                "entity": format!("resource:{}-{name}", svc.name),
+                "environments": sizes,
+                "usd_month": cost,
+            })
+        })
+        .collect();
+    json!({
+        "name": svc.name,
+        "kind": svc.kind,
+        "description": s["description"],
+        "system": s["system"],
+        "lifecycle": s["lifecycle"],
+        "tags": s["tags"],
+        "owner": s["owner"],
+        "contacts": {
+            "team": team["name"],
+            "team_contact": team["contact"],
+            "oncall": s["oncall"],
+            "runbook": s["runbook"],
+            "cost_center": team["cost_center"],
+        },
+        "repository": opt(&s["repository"]),
+        "environments": envs,
+        "endpoints": endpoints,
+        "slo": s["slo"],
+        "dependencies": s["dependencies"],
+        "dependents": dependents,
+        "resources": resources,
+        "usd_month": crate::cost::total(&lines),
+        "usd_month_by_environment": envs.iter().map(|e| (e.to_string(), json!(by_env.get(*e).copied().unwrap_or(0.0)))).collect::<Map<String, Value>>(),
+        "catalog_file": format!("catalog/{}/catalog-info.yaml", svc.name),
+    })
+}
+
+/// Who depends on each service, among `intents`.
+pub fn dependents(intents: &[&Checked<Intent>]) -> BTreeMap<String, Vec<String>> {
+    let graph = crate::graph::Graph::new(intents);
+    graph
+        .services
+        .iter()
+        .map(|n| {
+            (
+                n.name.clone(),
+                graph
+                    .dependents(&n.name)
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+/// The systems of the organisation: name -> (owner team, member services). A system's owner is
+/// the team that owns most of its services; a tie goes to the team whose name sorts first. So
+/// it depends only on the set of intents, never on their order or on which service came first.
+pub fn systems(intents: &[&Checked<Intent>]) -> BTreeMap<String, (String, Vec<String>)> {
+    let mut members: BTreeMap<String, BTreeMap<String, Vec<String>>> = BTreeMap::new();
+    for c in intents {
+        let m = &c.model.metadata;
+        if let Some(system) = &m.system {
+            members
+                .entry(system.clone())
+                .or_default()
+                .entry(m.owner.clone())
+                .or_default()
+                .push(m.name.clone());
+        }
+    }
+    members
+        .into_iter()
+        .map(|(system, by_team)| {
+            let owner = by_team
+                .iter()
+                .max_by(|a, b| a.1.len().cmp(&b.1.len()).then(b.0.cmp(a.0)))
+                .map(|(t, _)| t.clone())
+                .unwrap_or_default();
+            let mut services: Vec<String> = by_team.into_values().flatten().collect();
+            services.sort();
+            (system, (owner, services))
+        })
+        .collect()
+}
+
+/// `catalog/index.json`, `catalog/systems.yaml` (when any service names a system) and their
+/// record `.pctl/catalog.json`, for a run over the whole organisation. Every file is checked
+/// like a rendered one.
+pub fn org_files(
+    org: &Org,
+    intents: &[&Checked<Intent>],
+    sources: &SourceMap,
+) -> Result<Tree, Vec<Diagnostic>> {
+    let mut ordered: Vec<&Checked<Intent>> = intents.to_vec();
+    ordered.sort_by(|a, b| a.model.metadata.name.cmp(&b.model.metadata.name));
+    let deps = dependents(&ordered);
+    let systems = systems(&ordered);
+    let mut total = 0.0;
+    let services: Vec<Value> = ordered
+        .iter()
+        .map(|c| {
+            let svc = resolve_for_catalog(&c.model, org);
+            let e = entry(&svc, org, deps.get(&svc.name).cloned());
+            total += e["usd_month"].as_f64().unwrap_or(0.0);
+            e
+        })
+        .collect();
+    let index = json!({
+        "organisation": org.metadata.name,
+        "services": services,
+        "systems": systems.iter().map(|(name, (owner, members))| json!({"name": name, "owner": owner, "services": members})).collect::<Vec<_>>(),
+        "usd_month": (total * 100.0_f64).round() / 100.0,
+    });
+    let mut files = vec![(
+        INDEX_PATH.to_string(),
+        serde_json::to_string_pretty(&index).expect("json") + "\n",
+    )];
+    if !systems.is_empty() {
+        let header = format!(
+            "# generated by pctl from the platform.yaml files of organisation {} — do not edit\n",
+            org.metadata.name.replace(['\n', '\r'], " ")
+        );
+        let docs: Vec<String> = systems
+            .iter()
+            .map(|(name, (owner, members))| {
+                let doc = json!({
+                    "apiVersion": "backstage.io/v1alpha1",
+                    "kind": "System",
+                    "metadata": {
+                        "name": name,
+                        "description": format!("{name}: {}", members.join(", ")),
+                        "annotations": {"pctl.dev/services": members.join(",")},
+                    },
+                    "spec": {"owner": format!("group:{owner}")},
+                });
+                crate::expand::escape::yaml_block(&doc, 0)
+                    .trim_start_matches('\n')
+                    .to_string()
+                    + "\n"
+            })
+            .collect();
+        files.push((SYSTEMS_PATH.to_string(), header + &docs.join("---\n")));
+    }
+    let mut tree = Tree::new();
+    let mut diags = Vec::new();
+    for (path, content) in files {
+        diags.extend(crate::expand::check::check(&path, &content, false, sources));
+        tree.insert(
+            path,
+            RenderedFile {
+                content,
+                owner: Owner::Catalog,
+            },
+        );
+    }
+    if !diags.is_empty() {
+        return Err(diags);
+    }
+    crate::plan::add_state(&mut tree, &[], &[]);
+    Ok(tree)
+}
+
+/// `pctl catalog <service>` for a terminal.
+pub fn human(e: &Value) -> String {
+    use std::fmt::Write;
+    let text = |v: &Value| v.as_str().map(str::to_string);
+    let list = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|x| x.as_str().map(str::to_string))
+            .collect()
+    };
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "{} ({}, {})",
+        e["name"].as_str().unwrap_or_default(),
+        e["kind"].as_str().unwrap_or_default(),
+        e["lifecycle"].as_str().unwrap_or_default()
+    );
+    if let Some(d) = text(&e["description"]) {
+        let _ = write!(out, ": {d}");
+    }
+    out.push('\n');
+    let mut row = |k: &str, v: String| {
+        let _ = writeln!(out, "  {k:<13}{v}");
+    };
+    let c = &e["contacts"];
+    let mut owner = e["owner"].as_str().unwrap_or_default().to_string();
+    if let Some(cc) = text(&c["cost_center"]) {
+        owner.push_str(&format!(" (cost centre {cc})"));
+    }
+    row("owner", owner);
+    row(
+        "contact",
+        text(&c["team_contact"]).unwrap_or_else(|| "none in the organisation config".into()),
+    );
+    row(
+        "on-call",
+        text(&c["oncall"]).unwrap_or_else(|| "not set (metadata.oncall)".into()),
+    );
+    row(
+        "runbook",
+        text(&c["runbook"]).unwrap_or_else(|| "not set (metadata.runbook)".into()),
+    );
+    if let Some(s) = text(&e["system"]) {
+        row("system", s);
+    }
+    if let Some(r) = text(&e["repository"]) {
+        row("repository", r);
+    }
+    let deps = list(&e["dependencies"]);
+    row(
+        "depends on",
+        if deps.is_empty() {
+            "no other service".into()
+        } else {
+            deps.join(", ")
+        },
+    );
+    let dependents = match e["dependents"].as_array() {
+        None => "unknown: run with --all over the organisation checkout".to_string(),
+        Some(d) if d.is_empty() => "no other service".into(),
+        Some(_) => list(&e["dependents"]).join(", "),
+    };
+    row("used by", dependents);
+    let resources: Vec<String> = e["resources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            let sizes: Vec<String> = r["environments"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(env, s)| format!("{env} {}", s["size"].as_str().unwrap_or_default()))
+                .collect();
+            format!(
+                "{} ({}: {})",
+                r["name"].as_str().unwrap_or_default(),
+                r["type"].as_str().unwrap_or_default(),
+                sizes.join(", ")
+            )
+        })
+        .collect();
+    row(
+        "resources",
+        if resources.is_empty() {
+            "none".into()
+        } else {
+            resources.join("; ")
+        },
+    );
+    let endpoints: Vec<String> = e["endpoints"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|ep| {
+            let mut s = ep["path"].as_str().unwrap_or_default().to_string();
+            s.push_str(if ep["public"].as_bool() == Some(true) {
+                " public"
+            } else {
+                " in-cluster"
+            });
+            if let Some(sla) = ep["sla"].as_f64() {
+                s.push_str(&format!(", SLA {sla}%"));
+            }
+            let urls: Vec<&str> = ep["urls"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter_map(|(_, u)| u.as_str())
+                .collect();
+            if !urls.is_empty() {
+                s.push_str(&format!(" ({})", urls.join(", ")));
+            }
+            s
+        })
+        .collect();
+    row(
+        "endpoints",
+        if endpoints.is_empty() {
+            "none".into()
+        } else {
+            endpoints.join("; ")
+        },
+    );
+    let slo = &e["slo"];
+    if slo.is_object() {
+        let mut parts = Vec::new();
+        if let Some(a) = slo["availability"].as_f64() {
+            parts.push(format!("availability {a}%"));
+        }
+        if let Some(l) = text(&slo["latency_p99"]) {
+            parts.push(format!("p99 latency {l}"));
+        }
+        if !parts.is_empty() {
+            row("SLO", parts.join(", "));
+        }
+    }
+    let per_env: Vec<String> = e["usd_month_by_environment"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(env, v)| format!("{env} {}", crate::cost::usd(v.as_f64().unwrap_or(0.0))))
+        .collect();
+    row(
+        "cost",
+        format!(
+            "{}/month ({})",
+            crate::cost::usd(e["usd_month"].as_f64().unwrap_or(0.0)),
+            per_env.join(", ")
+        ),
+    );
+    row(
+        "catalog",
+        e["catalog_file"].as_str().unwrap_or_default().into(),
+    );
+    out
+}

@@ -1,0 +1,379 @@
+//! Guardrails and organisation policies, evaluated over each resolved service and its rendered
+//! objects. Built-in guardrails are set to `deny` / `warn` / `off` in the organisation config
+//! (`spec.guardrails`); organisation policies are Rego files (OPA's language, evaluated
+//! in-process with regorus) whose `deny` and `warn` sets become diagnostics.
+//!
+//! A service with a `deny` is not rendered (like a service whose platform.yaml is invalid).
+
+use crate::diag::{Diagnostic, Severity, join_pointer};
+use crate::expand::{Owner, Tree};
+use crate::model::{Intent, Org};
+use crate::resolve::Service;
+use crate::validate::Checked;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+/// The built-in guardrails and their default levels.
+pub const GUARDRAILS: &[(&str, Severity, &str)] = &[
+    (
+        "registry",
+        Severity::Error,
+        "images only from the organisation's registries",
+    ),
+    (
+        "latest_tag",
+        Severity::Error,
+        "never deploy the `latest` tag",
+    ),
+    (
+        "production_replicas",
+        Severity::Error,
+        "protected environments run at least 2 replicas (or autoscale from 2); 0 (paused) is allowed",
+    ),
+    (
+        "production_contacts",
+        Severity::Warning,
+        "services in protected environments declare oncall and runbook",
+    ),
+    (
+        "sizes",
+        Severity::Error,
+        "resource sizes allowed per environment (spec.allowed_sizes)",
+    ),
+    (
+        "labels",
+        Severity::Error,
+        "every object labelled and every Terraform module tagged with service, team, environment, cost centre",
+    ),
+    (
+        "budget",
+        Severity::Warning,
+        "a team's monthly cost stays within its budget",
+    ),
+];
+
+/// The level of a guardrail: the organisation's setting, else the default. None = off.
+pub fn level(org: &Org, name: &str) -> Option<Severity> {
+    match org.spec.guardrails.get(name).map(String::as_str) {
+        Some("deny") => Some(Severity::Error),
+        Some("warn") => Some(Severity::Warning),
+        Some("off") => None,
+        _ => GUARDRAILS
+            .iter()
+            .find(|(n, _, _)| *n == name)
+            .map(|(_, s, _)| *s),
+    }
+}
+
+/// Rego policies, parsed once.
+#[derive(Clone)]
+pub struct Policies {
+    engine: regorus::Engine,
+    /// (display path, package) of every policy file.
+    packages: Vec<(String, String)>,
+}
+
+impl Policies {
+    /// Loads `.rego` files: (display path, text). Parse errors are diagnostics with the file.
+    pub fn load(files: &[(String, String)]) -> Result<Policies, Vec<Diagnostic>> {
+        let mut engine = regorus::Engine::new();
+        let mut packages = Vec::new();
+        let mut diags = Vec::new();
+        for (path, text) in files {
+            match engine.add_policy(path.clone(), text.clone()) {
+                Ok(pkg) => packages.push((path.clone(), pkg)),
+                Err(e) => diags.push(
+                    Diagnostic::error(
+                        "policy/syntax",
+                        format!("invalid Rego policy: {}", first_line(&e.to_string())),
+                    )
+                    .in_file(path)
+                    .note(e.to_string())
+                    .help("fix the policy; pctl evaluates Rego v1 (the syntax of OPA 1.x)"),
+                ),
+            }
+        }
+        if diags.is_empty() {
+            Ok(Policies { engine, packages })
+        } else {
+            Err(diags)
+        }
+    }
+
+    /// `deny` and `warn` of every package for one input.
+    fn evaluate(&self, input: &Value) -> Result<Vec<(String, Severity, String)>, String> {
+        let mut engine = self.engine.clone();
+        let input = regorus::Value::from_json_str(&input.to_string()).map_err(|e| e.to_string())?;
+        engine.set_input(input);
+        let mut out = Vec::new();
+        for (path, pkg) in &self.packages {
+            for (rule, sev) in [("deny", Severity::Error), ("warn", Severity::Warning)] {
+                let value = match engine.eval_rule(format!("{pkg}.{rule}")) {
+                    Ok(v) => v,
+                    Err(_) => continue, // the package has no such rule
+                };
+                let json: Value = value
+                    .to_json_str()
+                    .ok()
+                    .and_then(|s| serde_json::from_str(&s).ok())
+                    .unwrap_or(Value::Null);
+                let messages: Vec<String> = match json {
+                    Value::Array(items) => items.iter().map(message).collect(),
+                    Value::String(s) => vec![s],
+                    _ => Vec::new(),
+                };
+                out.extend(messages.into_iter().map(|m| (path.clone(), sev, m)));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+}
+
+fn message(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Object(m) => m
+            .get("msg")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| v.to_string()),
+        other => other.to_string(),
+    }
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or(s)
+}
+
+/// The objects a service renders, parsed, for policies: `{path, kind, name, object}`.
+fn objects(tree: &Tree, service: &str) -> Vec<Value> {
+    tree.iter()
+        .filter(|(p, f)| {
+            f.owner == Owner::Service(service.to_string())
+                && (p.ends_with(".yaml") || p.ends_with(".yml"))
+        })
+        .filter_map(|(p, f)| {
+            let v: Value = serde_yaml::from_str(&f.content).ok()?;
+            Some(json!({"path": p, "kind": v["kind"], "name": v["metadata"]["name"], "object": v}))
+        })
+        .collect()
+}
+
+/// Checks one service. `team_costs`: monthly cost per team over the run's services.
+pub fn check(
+    org: &Org,
+    checked: &Checked<Intent>,
+    svc: &Service,
+    tree: &Tree,
+    team_costs: &BTreeMap<String, f64>,
+    policies: Option<&Policies>,
+) -> Vec<Diagnostic> {
+    let mut diags = Vec::new();
+    let file = &checked.file;
+    let spans = &checked.doc.spans;
+    let intent = &checked.model;
+    let at = |pointer: &str| spans.locate(file, pointer);
+    let mut push = |name: &'static str, msg: String, pointer: &str, help: String| {
+        if let Some(sev) = level(org, name) {
+            diags.push(
+                Diagnostic::new(sev, guardrail_code(name), msg)
+                    .in_file(&file.name)
+                    .at(at(pointer))
+                    .pointer(pointer)
+                    .note(format!("guardrail `{name}` ({}); the organisation config sets it to deny, warn or off", if sev == Severity::Error { "deny" } else { "warn" }))
+                    .help(help),
+            );
+        }
+    };
+
+    if svc.source.image_tag == "latest" {
+        push(
+            "latest_tag",
+            format!("`{}` would deploy the `latest` tag", intent.spec.image),
+            "/spec/image",
+            "deploy an immutable tag: the commit sha (the default) or a version".into(),
+        );
+    }
+    let protected: Vec<&str> = org
+        .spec
+        .environments
+        .iter()
+        .filter(|e| e.protected)
+        .map(|e| e.name.as_str())
+        .collect();
+    for d in &svc.deployments {
+        let env = d.env.as_str();
+        let dep = &d.context["deployment"];
+        let p = join_pointer("/spec/environments", env);
+        if protected.contains(&env) {
+            if intent.kind != "CronJob" {
+                let floor = dep["replicas"]
+                    .as_u64()
+                    .or_else(|| dep["autoscale"]["min"].as_u64())
+                    .unwrap_or(1);
+                // 0 is a deliberate pause, not an under-provisioned service.
+                if floor == 1 {
+                    push(
+                        "production_replicas",
+                        format!(
+                            "`{env}` is protected but `{}` runs a single replica there",
+                            svc.name
+                        ),
+                        &p,
+                        format!(
+                            "set `replicas: 2` or more (or `autoscale: {{min: 2, ...}}`) under `environments.{env}`"
+                        ),
+                    );
+                }
+            }
+            for (field, what) in [
+                ("oncall", &intent.metadata.oncall),
+                ("runbook", &intent.metadata.runbook),
+            ] {
+                if what.is_none() {
+                    push(
+                        "production_contacts",
+                        format!(
+                            "`{}` runs in the protected environment `{env}` without `metadata.{field}`",
+                            svc.name
+                        ),
+                        "/metadata",
+                        format!("add `{field}: https://...` under `metadata`"),
+                    );
+                }
+            }
+        }
+        let allowed = org.spec.allowed_sizes.get(env);
+        for r in &d.resources {
+            let (rtype, size, name) = (
+                r["type"].as_str().unwrap_or(""),
+                r["size"].as_str().unwrap_or(""),
+                r["name"].as_str().unwrap_or(""),
+            );
+            if let Some(sizes) = allowed.and_then(|a| a.get(rtype)) {
+                if !sizes.iter().any(|s| s == size) {
+                    let over = join_pointer(&join_pointer(&format!("{p}/resources"), name), "size");
+                    let pointer = if spans.get(&over).is_some() {
+                        over
+                    } else {
+                        join_pointer(&join_pointer("/spec/resources", name), "size")
+                    };
+                    push(
+                        "sizes",
+                        format!("size `{size}` of {rtype} `{name}` is not allowed in `{env}`"),
+                        &pointer,
+                        format!("use one of {} in `{env}`", crate::diag::one_of(sizes)),
+                    );
+                }
+            }
+        }
+    }
+
+    // Labels and tags on what was rendered.
+    const LABELS: &[&str] = &[
+        "app.kubernetes.io/name",
+        "pctl.dev/team",
+        "pctl.dev/environment",
+        "pctl.dev/cost-center",
+    ];
+    let objs = objects(tree, &svc.name);
+    for o in &objs {
+        let path = o["path"].as_str().unwrap_or_default();
+        if !path.starts_with("apps/") || path.ends_with("/kustomization.yaml") {
+            continue;
+        }
+        let labels = &o["object"]["metadata"]["labels"];
+        let missing: Vec<&str> = LABELS
+            .iter()
+            .copied()
+            .filter(|l| labels.get(*l).is_none())
+            .collect();
+        if !missing.is_empty() {
+            push(
+                "labels",
+                format!("`{path}` lacks the labels {}", missing.join(", ")),
+                "",
+                "use the `labels` context variable on every object in the blueprint".into(),
+            );
+        }
+    }
+    for (path, f) in tree
+        .iter()
+        .filter(|(p, f)| f.owner == Owner::Service(svc.name.clone()) && p.ends_with("/main.tf"))
+    {
+        let tagged = ["service", "team", "environment", "cost_center"]
+            .iter()
+            .all(|k| f.content.contains(&format!("{k} = ")));
+        if !f.content.contains("default_tags") || !tagged {
+            push(
+                "labels",
+                format!(
+                    "`{path}` does not tag every resource with service, team, environment and cost centre"
+                ),
+                "",
+                "keep `default_tags` with the `deployment.tags` map in the provider block".into(),
+            );
+        }
+    }
+
+    // Team budget, over the services of this run.
+    let team = &intent.metadata.owner;
+    if let (Some(budget), Some(cost)) = (
+        org.team(team).and_then(|t| t.budget_usd_month),
+        team_costs.get(team),
+    ) {
+        if *cost > budget {
+            push(
+                "budget",
+                format!("team `{team}` would spend {} a month, over its budget of {}", crate::cost::usd(*cost), crate::cost::usd(budget)),
+                "/metadata/owner",
+                "reduce sizes or replicas, or ask the platform team to raise the budget (this change then needs their approval)".into(),
+            );
+        }
+    }
+
+    if let Some(policies) = policies {
+        let input = json!({
+            "service": svc.context["service"],
+            "team": svc.context["team"],
+            "deployments": svc.deployments.iter().map(|d| d.context["deployment"].clone()).collect::<Vec<_>>(),
+            "objects": objs,
+            "org": svc.context["org"],
+        });
+        match policies.evaluate(&input) {
+            Ok(results) => {
+                for (path, sev, msg) in results {
+                    diags.push(
+                        Diagnostic::new(sev, if sev == Severity::Error { "policy/deny" } else { "policy/warn" }, format!("{}: {msg}", svc.name))
+                            .in_file(&file.name)
+                            .at(at(""))
+                            .note(format!("from policy {path}"))
+                            .help("change platform.yaml to satisfy the policy, or talk to the platform team that owns it"),
+                    );
+                }
+            }
+            Err(e) => diags.push(
+                Diagnostic::error(
+                    "policy/eval",
+                    format!("policies could not be evaluated for `{}`: {e}", svc.name),
+                )
+                .in_file(&file.name)
+                .help("check the policy files"),
+            ),
+        }
+    }
+    diags
+}
+
+fn guardrail_code(name: &str) -> &'static str {
+    match name {
+        "registry" => "guardrail/registry",
+        "latest_tag" => "guardrail/latest-tag",
+        "production_replicas" => "guardrail/production-replicas",
+        "production_contacts" => "guardrail/production-contacts",
+        "sizes" => "guardrail/sizes",
+        "labels" => "guardrail/labels",
+        _ => "guardrail/budget",
+    }
+}
