@@ -518,6 +518,8 @@ struct Built {
     org: Checked<Org>,
     compiled: crate::compile::Compiled,
     sources: Vec<(String, String, String)>,
+    /// Service -> source commit time, for the Pctl-Source-Time trailer.
+    times: std::collections::BTreeMap<String, i64>,
     /// Some services failed (with --all): the others were compiled; exit 1 at the end.
     partial: bool,
 }
@@ -594,6 +596,7 @@ fn build(input: &InputArgs, pins: &SourceOverrides, format: Format) -> Result<Bu
         None
     };
     let mut intents: Vec<(Checked<Intent>, Source)> = Vec::new();
+    let mut times = std::collections::BTreeMap::new();
     for (path, c) in std::mem::take(&mut run.intents) {
         if !c.ok {
             continue;
@@ -604,7 +607,12 @@ fn build(input: &InputArgs, pins: &SourceOverrides, format: Format) -> Result<Bu
             }
         }
         match discover::source_of(&path, c.model.metadata.repository.as_deref(), pins) {
-            Ok(src) => intents.push((c, src)),
+            Ok(src) => {
+                if let Some(t) = crate::metrics::source_commit_time(&path, &src.sha) {
+                    times.insert(c.model.metadata.name.clone(), t);
+                }
+                intents.push((c, src))
+            }
             Err(d) => {
                 run.diags.push(d);
                 return Err(fail(&run, &run.diags, EXIT_USAGE, format));
@@ -650,6 +658,7 @@ fn build(input: &InputArgs, pins: &SourceOverrides, format: Format) -> Result<Bu
         org,
         compiled,
         sources,
+        times,
         partial,
     })
 }
@@ -760,6 +769,7 @@ fn cmd_publish(
         org,
         compiled,
         sources,
+        times,
         partial,
     } = match build(input, &pins, format) {
         Ok(b) => b,
@@ -791,7 +801,7 @@ fn cmd_publish(
             .ok()
             .filter(|t| !t.is_empty()),
     };
-    let prov = crate::publish::Provenance { sources };
+    let prov = crate::publish::Provenance { sources, times };
     let mut target = target;
     if let (Some(review), true) = (&deploy.protected_via_branch, publish.is_some()) {
         // Plan first; a change that reaches a protected environment goes through review.

@@ -467,6 +467,8 @@ fn build_tree(
 pub struct Provenance {
     /// (service, repository, sha)
     pub sources: Vec<(String, String, String)>,
+    /// Service -> commit time of its source commit (unix seconds), when known: lead time.
+    pub times: BTreeMap<String, i64>,
 }
 
 fn message(
@@ -522,6 +524,14 @@ fn message(
     }
     for (s, repo, sha) in &prov.sources {
         trailers.push(format!("Pctl-Source: {s} {repo}@{sha}"));
+    }
+    for (s, _, _) in &prov.sources {
+        if let Some(t) = prov.times.get(s) {
+            trailers.push(format!(
+                "Pctl-Source-Time: {s} {}",
+                crate::metrics::rfc3339(*t)
+            ));
+        }
     }
     if !services.is_empty() {
         trailers.push(format!("Pctl-Services: {}", services.join(",")));

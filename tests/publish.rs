@@ -1499,3 +1499,59 @@ fn remove_works_from_an_emptied_repository_and_names_unknown_services() {
         ls_tree(&bare, "main")
     );
 }
+
+#[test]
+fn the_app_commit_time_travels_in_a_trailer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bare = bare_repo(tmp.path(), "deploy.git");
+    // A real application repository with one commit at a known time.
+    let app = tmp.path().join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/acme/auth-service/platform.yaml"),
+        app.join("platform.yaml"),
+    )
+    .unwrap();
+    git(&app, &["init", "-q", "-b", "main"]);
+    git(&app, &["add", "platform.yaml"]);
+    let out = std::process::Command::new("git")
+        .current_dir(&app)
+        .args([
+            "-c",
+            "user.name=dev",
+            "-c",
+            "user.email=dev@acme.example",
+            "commit",
+            "-q",
+            "-m",
+            "first",
+        ])
+        .env("GIT_COMMITTER_DATE", "2026-11-01T10:00:00Z")
+        .env("GIT_AUTHOR_DATE", "2026-11-01T10:00:00Z")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = pctl()
+        .arg("publish")
+        .arg(&app)
+        .args(["--org", ORG, "--deploy-repo", bare.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let head = commits(&bare, "main");
+    assert_eq!(
+        head[0].trailer("Pctl-Source-Time"),
+        Some("auth-service 2026-11-01T10:00:00Z"),
+        "{}",
+        head[0].message
+    );
+}

@@ -10,7 +10,8 @@ use std::io::Write;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
-    /// Source snippets with carets, for people.
+    /// Source snippets with carets, for people (tables for cost and metrics).
+    #[value(alias = "table")]
     Human,
     /// One JSON document on stdout, for tools.
     Json,
