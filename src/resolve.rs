@@ -337,9 +337,31 @@ pub fn resolve(intent: &Intent, org: &Org, org_ctx: &Value, source: &Source) -> 
         .filter(|(k, _)| !env_vars.iter().any(|e| e["name"] == *k))
         .map(|(k, v)| json!({"name": k, "value": v}))
         .collect();
+        // Both sides of every dependency edge: the caller gets the callee's in-cluster URL
+        // (Services listen on port 80), unless the intent sets that variable itself.
+        for dep in &s.dependencies {
+            let var = format!("{}_URL", dep.to_uppercase().replace('-', "_"));
+            if !env_vars.iter().any(|e| e["name"] == var.as_str()) {
+                env_vars.push(
+                    json!({"name": var, "value": format!("http://{dep}.{dep}.svc.cluster.local")}),
+                );
+            }
+        }
+        // Ports the resources listen on, for the egress policy.
+        let mut resource_ports: Vec<u16> = resources
+            .iter()
+            .map(|r| match r["type"].as_str() {
+                Some("postgres") => 5432,
+                Some("redis") => 6379,
+                _ => 443,
+            })
+            .collect();
+        resource_ports.sort();
+        resource_ports.dedup();
         let deployment = json!({
             "environment": env_ctx,
             "otel_env": otel_env,
+            "resource_ports": resource_ports,
             "dashboard": dashboard,
             "namespace": m.name,
             "replicas": replicas,

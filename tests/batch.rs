@@ -275,3 +275,57 @@ fn dependencies_are_resolved_across_the_organisation() {
         "{dot}"
     );
 }
+
+#[test]
+fn both_sides_of_a_dependency_are_wired() {
+    // payment-api depends on auth-service; each side is rendered from its own intent only, so a
+    // single-service publish produces the same bytes as an organisation-wide one.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let (code, _, err) = pctl(&[
+        "render",
+        "--all",
+        "fixtures/acme",
+        "--source-sha",
+        SHA,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let read = |p: &str| -> serde_yaml::Value {
+        let text = std::fs::read_to_string(out.join(p)).unwrap();
+        serde_yaml::from_str(&text).unwrap()
+    };
+    // Caller: the callee's URL, and a namespace label naming the callee.
+    let cm = read("apps/prod/payment-api/configmap.yaml");
+    assert_eq!(
+        cm["data"]["AUTH_SERVICE_URL"].as_str(),
+        Some("http://auth-service.auth-service.svc.cluster.local")
+    );
+    let ns = read("apps/prod/payment-api/namespace.yaml");
+    assert_eq!(
+        ns["metadata"]["labels"]["pctl.dev/calls-auth-service"].as_str(),
+        Some("true")
+    );
+    // Caller egress: DNS, the dependency's namespace, no blanket access to private addresses.
+    let np = read("apps/prod/payment-api/networkpolicy.yaml");
+    let egress = serde_json::to_string(&np["spec"]["egress"]).unwrap();
+    assert!(
+        egress.contains(r#""kubernetes.io/metadata.name":"auth-service""#),
+        "{egress}"
+    );
+    assert!(
+        egress.contains(r#""except":["10.0.0.0/8","172.16.0.0/12","192.168.0.0/16"]"#),
+        "{egress}"
+    );
+    // Callee: admits exactly the namespaces that declare they call it.
+    let np = read("apps/prod/auth-service/networkpolicy.yaml");
+    let ingress = serde_json::to_string(&np["spec"]["ingress"]).unwrap();
+    assert!(
+        ingress.contains(r#""pctl.dev/calls-auth-service":"true""#),
+        "{ingress}"
+    );
+    // The Service listens on 80 whatever the container port, so callers need only the name.
+    let svc = read("apps/prod/auth-service/service.yaml");
+    assert_eq!(svc["spec"]["ports"][0]["port"].as_u64(), Some(80));
+}
