@@ -72,8 +72,21 @@ pub fn compile_with(
     // Guardrails and policies; a service with a `deny` is not rendered at all.
     let team_costs = crate::cost::by(&costs, "team");
     let mut denied = BTreeSet::new();
-    for ((checked, _), svc) in valid.iter().zip(&services) {
-        let found = crate::policy::check(org, checked, svc, &tree, &team_costs, policies);
+    let per_service = crate::policy::by_service(&tree);
+    let none = Vec::new();
+    let found: Vec<Vec<Diagnostic>> = {
+        use rayon::prelude::*;
+        valid
+            .par_iter()
+            .zip(services.par_iter())
+            .map(|((checked, _), svc)| {
+                let files = per_service.get(svc.name.as_str()).unwrap_or(&none);
+                crate::policy::check(org, checked, svc, files, &team_costs, policies)
+            })
+            .collect()
+    };
+    drop(per_service);
+    for (svc, found) in services.iter().zip(found) {
         if found.iter().any(Diagnostic::is_error) {
             denied.insert(svc.name.clone());
         }

@@ -146,13 +146,25 @@ fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or(s)
 }
 
+/// A service's own files: (path, file), in path order.
+pub type Files<'a> = Vec<(&'a String, &'a crate::expand::RenderedFile)>;
+
+/// Groups a tree's files by owning service, in one pass.
+pub fn by_service(tree: &Tree) -> BTreeMap<&str, Files<'_>> {
+    let mut out: BTreeMap<&str, Files<'_>> = BTreeMap::new();
+    for (p, f) in tree {
+        if let Owner::Service(s) = &f.owner {
+            out.entry(s.as_str()).or_default().push((p, f));
+        }
+    }
+    out
+}
+
 /// The objects a service renders, parsed, for policies: `{path, kind, name, object}`.
-fn objects(tree: &Tree, service: &str) -> Vec<Value> {
-    tree.iter()
-        .filter(|(p, f)| {
-            f.owner == Owner::Service(service.to_string())
-                && (p.ends_with(".yaml") || p.ends_with(".yml"))
-        })
+fn objects(files: &Files<'_>) -> Vec<Value> {
+    files
+        .iter()
+        .filter(|(p, _)| p.ends_with(".yaml") || p.ends_with(".yml"))
         .filter_map(|(p, f)| {
             let v: Value = serde_yaml::from_str(&f.content).ok()?;
             Some(json!({"path": p, "kind": v["kind"], "name": v["metadata"]["name"], "object": v}))
@@ -165,7 +177,7 @@ pub fn check(
     org: &Org,
     checked: &Checked<Intent>,
     svc: &Service,
-    tree: &Tree,
+    files: &Files<'_>,
     team_costs: &BTreeMap<String, f64>,
     policies: Option<&Policies>,
 ) -> Vec<Diagnostic> {
@@ -277,7 +289,7 @@ pub fn check(
         "pctl.dev/environment",
         "pctl.dev/cost-center",
     ];
-    let objs = objects(tree, &svc.name);
+    let objs = objects(files);
     for o in &objs {
         let path = o["path"].as_str().unwrap_or_default();
         if !path.starts_with("apps/") || path.ends_with("/kustomization.yaml") {
@@ -298,10 +310,7 @@ pub fn check(
             );
         }
     }
-    for (path, f) in tree
-        .iter()
-        .filter(|(p, f)| f.owner == Owner::Service(svc.name.clone()) && p.ends_with("/main.tf"))
-    {
+    for (path, f) in files.iter().filter(|(p, _)| p.ends_with("/main.tf")) {
         let tagged = ["service", "team", "environment", "cost_center"]
             .iter()
             .all(|k| f.content.contains(&format!("{k} = ")));
