@@ -803,7 +803,14 @@ fn cmd_publish(
     };
     let prov = crate::publish::Provenance { sources, times };
     let mut target = target;
-    if let (Some(review), true) = (&deploy.protected_via_branch, publish.is_some()) {
+    if let (Some(review), true, false) = (
+        &deploy.protected_via_branch,
+        publish.is_some(),
+        org.model.spec.direct_publish,
+    ) {
+        // The organisation does not allow direct publishes at all: always review.
+        target.branch = Some(review.clone());
+    } else if let (Some(review), true) = (&deploy.protected_via_branch, publish.is_some()) {
         // Plan first; a change that reaches a protected environment goes through review.
         let protected: Vec<&str> = org
             .model

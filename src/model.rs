@@ -225,6 +225,14 @@ pub struct OrgSpec {
     pub allowed_sizes: IndexMap<String, IndexMap<String, Vec<String>>>,
     /// Rego policy files or folders, relative to the organisation config.
     pub policies: Vec<String>,
+    /// Whether changes that reach only non-protected environments may be published straight
+    /// to the deploy branch (with `--protected-via-branch`, as the action does on pushes).
+    #[serde(default = "yes")]
+    pub direct_publish: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Where the observability stack lives (`spec.observability`); every field has a default.

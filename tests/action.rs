@@ -486,3 +486,35 @@ fn action_and_example_workflows_pass_the_oracle() {
     );
     assert!(stdout.contains("3 passed, 0 failed"), "{stdout}");
 }
+
+#[test]
+fn an_organisation_can_require_review_for_every_change() {
+    let deploy_dir = tempfile::tempdir().unwrap();
+    let deploy = bare(deploy_dir.path());
+    let inputs = [
+        ("mode", "publish"),
+        ("deploy-repository", deploy.as_str()),
+        ("org-config", "pctl-org.yaml"),
+    ];
+    let mut r = Runner::new(&inputs, "push");
+    let org = r.path("workspace/pctl-org.yaml");
+    let text = std::fs::read_to_string(&org)
+        .unwrap()
+        .replace("spec:\n", "spec:\n  direct_publish: false\n");
+    std::fs::write(&org, text).unwrap();
+    let dev_only: String =
+        std::fs::read_to_string(Path::new(ROOT).join("fixtures/acme/auth-service/platform.yaml"))
+            .unwrap()
+            .lines()
+            .take_while(|l| !l.starts_with("    staging:"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+    std::fs::write(r.path("workspace/platform.yaml"), dev_only).unwrap();
+    assert_eq!(r.run(), 0, "{}", r.log);
+    assert_eq!(
+        r.output("pr-branch"),
+        "pctl/payment-api/main",
+        "a dev-only change still goes through review"
+    );
+    assert_eq!(git(&deploy, &["rev-parse", "--verify", "-q", "main"]), "");
+}
