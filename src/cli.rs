@@ -812,14 +812,7 @@ fn cmd_publish(
         target.branch = Some(review.clone());
     } else if let (Some(review), true) = (&deploy.protected_via_branch, publish.is_some()) {
         // Plan first; a change that reaches a protected environment goes through review.
-        let protected: Vec<&str> = org
-            .model
-            .spec
-            .environments
-            .iter()
-            .filter(|e| e.protected)
-            .map(|e| e.name.as_str())
-            .collect();
+        let protected = org.model.protected_envs();
         match crate::publish::run(&compiled.tree, &target, &prov, false) {
             Ok(plan) => {
                 // The organisation's shared entry points are the platform team's, not this
@@ -834,33 +827,13 @@ fn cmd_publish(
                 }
             }
             Err((diags, environment)) => {
-                return fail(
-                    &run,
-                    &diags,
-                    if environment {
-                        EXIT_USAGE
-                    } else {
-                        EXIT_INVALID
-                    },
-                    format,
-                );
+                return fail(&run, &diags, publish_exit(environment), format);
             }
         }
     }
     let outcome = match crate::publish::run(&compiled.tree, &target, &prov, publish.is_some()) {
         Ok(o) => o,
-        Err((diags, environment)) => {
-            return fail(
-                &run,
-                &diags,
-                if environment {
-                    EXIT_USAGE
-                } else {
-                    EXIT_INVALID
-                },
-                format,
-            );
-        }
+        Err((diags, environment)) => return fail(&run, &diags, publish_exit(environment), format),
     };
     let count = |a: Action| outcome.changes.iter().filter(|c| c.action == a).count();
     let mut names: Vec<String> = compiled.services.clone();
@@ -1260,4 +1233,14 @@ fn cmd_catalog(service: &str, input: &InputArgs, format: Format) -> u8 {
         let _ = std::io::stdout().write_all(crate::catalog::human(&entry).as_bytes());
     }
     EXIT_OK
+}
+
+/// Exit code of a failed publish: environment problems (network, contention) are 2, refused
+/// changes (hand edits, unknown services) are 1.
+fn publish_exit(environment: bool) -> u8 {
+    if environment {
+        EXIT_USAGE
+    } else {
+        EXIT_INVALID
+    }
 }

@@ -301,6 +301,15 @@ impl Org {
     pub fn team(&self, name: &str) -> Option<&Team> {
         self.spec.teams.iter().find(|t| t.name == name)
     }
+    /// Names of the protected environments, in the organisation's order.
+    pub fn protected_envs(&self) -> Vec<&str> {
+        self.spec
+            .environments
+            .iter()
+            .filter(|e| e.protected)
+            .map(|e| e.name.as_str())
+            .collect()
+    }
     pub fn gitops(&self) -> &str {
         self.spec.gitops.as_deref().unwrap_or("argocd")
     }

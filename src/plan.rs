@@ -12,6 +12,16 @@ use std::path::Path;
 
 pub const STATE_DIR: &str = ".pctl";
 
+/// The environment a deploy-tree path belongs to: `apps/<env>/…`, `terraform/<env>/…`,
+/// `clusters/<env>/…`.
+pub fn env_of(path: &str) -> Option<&str> {
+    let mut parts = path.split('/');
+    match parts.next()? {
+        "apps" | "terraform" | "clusters" => parts.next(),
+        _ => None,
+    }
+}
+
 pub fn sha256(text: &str) -> String {
     let digest = Sha256::digest(text.as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()

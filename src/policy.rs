@@ -207,13 +207,7 @@ pub fn check(
             "deploy an immutable tag: the commit sha (the default) or a version".into(),
         );
     }
-    let protected: Vec<&str> = org
-        .spec
-        .environments
-        .iter()
-        .filter(|e| e.protected)
-        .map(|e| e.name.as_str())
-        .collect();
+    let protected = org.protected_envs();
     for d in &svc.deployments {
         let env = d.env.as_str();
         let dep = &d.context["deployment"];

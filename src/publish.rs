@@ -13,7 +13,7 @@
 use crate::diag::Diagnostic;
 use crate::discover::redact_url;
 use crate::expand::{Owner, Tree};
-use crate::plan::{Action, STATE_DIR, sha256};
+use crate::plan::{Action, STATE_DIR, env_of, sha256};
 use git2::{FetchOptions, ObjectType, Oid, PushOptions, RemoteCallbacks, Repository, Signature};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -73,14 +73,6 @@ pub struct Outcome {
 
 fn owner_name(o: &Owner) -> String {
     o.name()
-}
-
-fn env_of(path: &str) -> Option<&str> {
-    let mut parts = path.split('/');
-    match parts.next()? {
-        "apps" | "terraform" | "clusters" => parts.next(),
-        _ => None,
-    }
 }
 
 /// What `.pctl/` at the tip records: path -> (owner, hash).

@@ -2,6 +2,7 @@
 //! (markdown, within GitHub's size limits, risky items first), the complete plan as JSON, and
 //! the step summary. Pure: takes the plan, returns text.
 
+pub use crate::plan::env_of;
 use crate::plan::{Action, sha256};
 use crate::publish::Change;
 use serde_json::json;
@@ -61,14 +62,6 @@ pub struct Context {
     pub protected_envs: BTreeSet<String>,
     /// Where the change goes, for the heading: "acme/deploy `main`".
     pub destination: String,
-}
-
-pub fn env_of(path: &str) -> Option<&str> {
-    let mut parts = path.split('/');
-    match parts.next()? {
-        "apps" | "terraform" | "clusters" => parts.next(),
-        _ => None,
-    }
 }
 
 fn lines_with<'a>(text: &'a str, keys: &[&str]) -> Vec<&'a str> {
