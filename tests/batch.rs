@@ -329,3 +329,62 @@ fn both_sides_of_a_dependency_are_wired() {
     let svc = read("apps/prod/auth-service/service.yaml");
     assert_eq!(svc["spec"]["ports"][0]["port"].as_u64(), Some(80));
 }
+
+#[test]
+fn codeowners_enforce_the_approval_gates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let (code, _, err) = pctl(&[
+        "render",
+        "--all",
+        "fixtures/acme",
+        "--source-sha",
+        SHA,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let owners = std::fs::read_to_string(out.join(".github/CODEOWNERS")).unwrap();
+    let rules: Vec<&str> = owners.lines().filter(|l| !l.starts_with('#')).collect();
+    // payment-api declares approvals for prod: its owner plus the approvers.
+    assert!(
+        rules.contains(
+            &"/apps/prod/payment-api/ @acme/team-payments @acme/security-team @acme/qa-lead"
+        ),
+        "{owners}"
+    );
+    assert!(
+        rules.contains(
+            &"/terraform/prod/payment-api/ @acme/team-payments @acme/security-team @acme/qa-lead"
+        ),
+        "{owners}"
+    );
+    // Protected environment: the owner; stateful resources anywhere: the owner.
+    assert!(
+        rules.contains(&"/apps/prod/auth-service/ @acme/team-platform"),
+        "{owners}"
+    );
+    assert!(
+        rules.contains(&"/terraform/dev/payment-api/ @acme/team-payments"),
+        "{owners}"
+    );
+    // Non-protected workloads need no gate.
+    assert!(
+        !rules.iter().any(|r| r.starts_with("/apps/dev/")),
+        "{owners}"
+    );
+    // A single service's run neither writes nor deletes the organisation-wide file.
+    let single = tmp.path().join("single");
+    let (code, _, err) = pctl(&[
+        "render",
+        "fixtures/acme/payment-api",
+        "--org",
+        "fixtures/acme/pctl-org.yaml",
+        "--source-sha",
+        SHA,
+        "--out",
+        single.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!single.join(".github/CODEOWNERS").exists());
+}

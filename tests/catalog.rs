@@ -490,7 +490,7 @@ fn index_lists_every_service_with_owner_contacts_graph_and_cost() {
         sum += record["usd_month"].as_f64().unwrap();
     }
     assert!((index["usd_month"].as_f64().unwrap() - sum).abs() < 0.005);
-    // the catalog's own record owns index.json and systems.yaml, nothing else does
+    // the organisation-wide record owns index.json, systems.yaml and CODEOWNERS, nothing else
     let record = read(".pctl/catalog.json");
     assert_eq!(record["owner"], "organisation/catalog");
     let owned: BTreeSet<&str> = record["files"]
@@ -501,7 +501,11 @@ fn index_lists_every_service_with_owner_contacts_graph_and_cost() {
         .collect();
     assert_eq!(
         owned,
-        BTreeSet::from(["catalog/index.json", "catalog/systems.yaml"])
+        BTreeSet::from([
+            ".github/CODEOWNERS",
+            "catalog/index.json",
+            "catalog/systems.yaml"
+        ])
     );
     let org = read(".pctl/organisation.json");
     assert!(
