@@ -520,6 +520,8 @@ struct Built {
     sources: Vec<(String, String, String)>,
     /// Service -> source commit time, for the Pctl-Source-Time trailer.
     times: std::collections::BTreeMap<String, i64>,
+    /// Path prefix -> approvers, for the review summary (the CODEOWNERS rules of this run).
+    approvals: std::collections::BTreeMap<String, Vec<String>>,
     /// Some services failed (with --all): the others were compiled; exit 1 at the end.
     partial: bool,
 }
@@ -642,6 +644,10 @@ fn build(input: &InputArgs, pins: &SourceOverrides, format: Format) -> Result<Bu
             compiled.tree.insert(path, f);
         }
     }
+    let approvals = {
+        let refs: Vec<&Checked<Intent>> = intents.iter().map(|(c, _)| c).collect();
+        crate::catalog::approval_rules(&org.model, &refs)
+    };
     let mut sources: Vec<(String, String, String)> = intents
         .iter()
         .map(|(c, s)| {
@@ -659,6 +665,7 @@ fn build(input: &InputArgs, pins: &SourceOverrides, format: Format) -> Result<Bu
         compiled,
         sources,
         times,
+        approvals,
         partial,
     })
 }
@@ -770,6 +777,7 @@ fn cmd_publish(
         compiled,
         sources,
         times,
+        approvals,
         partial,
     } = match build(input, &pins, format) {
         Ok(b) => b,
@@ -856,6 +864,7 @@ fn cmd_publish(
             .map(|e| e.name.clone())
             .collect(),
         destination: format!("{} `{}`", redact_url(&target.url), outcome.branch),
+        approvals,
     };
     let plan_json = crate::report::review::plan_json(&outcome.changes, &outcome.removals, &ctx);
     let summary = serde_json::json!({

@@ -62,6 +62,8 @@ pub struct Context {
     pub protected_envs: BTreeSet<String>,
     /// Where the change goes, for the heading: "acme/deploy `main`".
     pub destination: String,
+    /// Path prefix -> who must approve changes there (the CODEOWNERS rules).
+    pub approvals: BTreeMap<String, Vec<String>>,
 }
 
 fn lines_with<'a>(text: &'a str, keys: &[&str]) -> Vec<&'a str> {
@@ -346,6 +348,29 @@ fn summary(changes: &[Change], removals: &[String], ctx: &Context) -> String {
         }
         let _ = writeln!(s);
     }
+    // Who must approve, and why: the CODEOWNERS rules this change touches.
+    let mut needed: BTreeMap<&str, &Vec<String>> = BTreeMap::new();
+    for c in changes {
+        if let Some((prefix, who)) = ctx
+            .approvals
+            .iter()
+            .find(|(p, _)| format!("/{}", c.path).starts_with(p.as_str()))
+        {
+            needed.insert(prefix.as_str(), who);
+        }
+    }
+    if !needed.is_empty() {
+        let _ = writeln!(s, "### Approvals required\n");
+        for (prefix, who) in needed {
+            let why = if prefix.starts_with("/terraform/") {
+                "stateful resources"
+            } else {
+                "protected environment or declared approvals"
+            };
+            let _ = writeln!(s, "- `{prefix}`: {} ({why})", who.join(" "));
+        }
+        let _ = writeln!(s);
+    }
     // Per service and environment.
     let mut table: BTreeMap<(&str, &str), [usize; 3]> = BTreeMap::new();
     for c in changes {
@@ -560,6 +585,11 @@ mod tests {
             title: "pctl: test".into(),
             protected_envs: ["prod".to_string()].into(),
             destination: "acme/deploy `main`".into(),
+            approvals: [(
+                "/terraform/prod/a/".to_string(),
+                vec!["@acme/team-a".to_string()],
+            )]
+            .into(),
         }
     }
 
@@ -613,6 +643,10 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("public endpoint"));
+        assert!(
+            md.contains("- `/terraform/prod/a/`: @acme/team-a (stateful resources)"),
+            "{md}"
+        );
         assert!(md.contains("_A Secret: its content is not shown._"));
         assert!(
             !md.contains("bmV3") && !md.contains("b2xk"),
