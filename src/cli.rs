@@ -1,7 +1,6 @@
 //! The command line: parses arguments and wires the stages together. Each subcommand is one
 //! function; no stage prints on its own.
 
-use crate::compile::compile;
 use crate::diag::{Diagnostic, has_errors, sort};
 use crate::discover::{self, OrgSource, SourceOverrides, redact_url};
 use crate::expand::BlueprintSet;
@@ -472,6 +471,7 @@ fn cmd_validate(input: &InputArgs, format: Format) -> u8 {
                 &intents,
                 blueprints,
                 run.policies.as_ref(),
+                &|| {},
             );
             run.diags.extend(compiled.diagnostics);
             sort(&mut run.diags);
@@ -621,7 +621,16 @@ fn build(input: &InputArgs, pins: &SourceOverrides, format: Format) -> Result<Bu
             }
         }
     }
-    let mut compiled = compile(&org.model, &intents, &blueprints);
+    // A progress bar on stderr for long runs, when it is a terminal (see progress.rs).
+    let progress = crate::progress::Progress::new(intents.len() as u64, "rendering");
+    let mut compiled = crate::compile::compile_with(
+        &org.model,
+        &intents,
+        &blueprints,
+        run.policies.as_ref(),
+        &|| progress.inc(1),
+    );
+    progress.finish();
     run.diags.extend(compiled.diagnostics.iter().cloned());
     if has_errors(&run.diags) {
         // Services whose blueprints failed were left out of the tree whole.
@@ -701,7 +710,10 @@ fn cmd_render(input: &InputArgs, out: Option<&Path>, pins: SourceOverrides, form
         Ok(p) => p,
         Err(d) => return fail(&run, &[d], EXIT_USAGE, format),
     };
-    if let Err(e) = plan::apply(out, &compiled.tree, &plan) {
+    let progress = crate::progress::Progress::new(plan.changes.len() as u64, "writing");
+    let applied = plan::apply(out, &compiled.tree, &plan, &|| progress.inc(1));
+    progress.finish();
+    if let Err(e) = applied {
         let d = Diagnostic::error("out/write", format!("{e:#}"));
         return fail(&run, &[d], EXIT_USAGE, format);
     }

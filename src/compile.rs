@@ -28,15 +28,17 @@ pub fn compile(
     intents: &[(Checked<Intent>, Source)],
     blueprints: &BlueprintSet,
 ) -> Compiled {
-    compile_with(org, intents, blueprints, None)
+    compile_with(org, intents, blueprints, None, &|| {})
 }
 
-/// [`compile`], with the organisation's Rego policies evaluated over every service.
+/// [`compile`], with the organisation's Rego policies evaluated over every service;
+/// `on_service` is called (from any thread) as each service is done, for progress reports.
 pub fn compile_with(
     org: &Org,
     intents: &[(Checked<Intent>, Source)],
     blueprints: &BlueprintSet,
     policies: Option<&crate::policy::Policies>,
+    on_service: &(dyn Fn() + Sync),
 ) -> Compiled {
     let org_ctx = resolve::org_context(org);
     // Sort by service name so that input order (file system, threads) never matters.
@@ -64,35 +66,24 @@ pub fn compile_with(
         .iter()
         .map(resolve::env_context)
         .collect();
-    let (mut tree, mut diagnostics) = blueprints.expand(&services, &feeds, &org_ctx, &envs);
     let costs: Vec<crate::cost::Line> = services
         .iter()
         .flat_map(|s| crate::cost::of_service(s, org))
         .collect();
-    // Guardrails and policies; a service with a `deny` is not rendered at all.
+    // Guardrails and policies run on each service as soon as it is rendered (its objects are
+    // parsed once, by the output check); a service with a `deny` is not rendered at all.
     let team_costs = crate::cost::by(&costs, "team");
-    let mut denied = BTreeSet::new();
-    let per_service = crate::policy::by_service(&tree);
-    let none = Vec::new();
-    let found: Vec<Vec<Diagnostic>> = {
-        use rayon::prelude::*;
-        valid
-            .par_iter()
-            .zip(services.par_iter())
-            .map(|((checked, _), svc)| {
-                let files = per_service.get(svc.name.as_str()).unwrap_or(&none);
-                crate::policy::check(org, checked, svc, files, &team_costs, policies)
-            })
-            .collect()
+    let check = |i: usize,
+                 svc: &resolve::Service,
+                 files: &[(String, String)],
+                 objects: &[serde_json::Value]| {
+        let found =
+            crate::policy::check(org, &valid[i].0, svc, files, objects, &team_costs, policies);
+        on_service();
+        found
     };
-    drop(per_service);
-    for (svc, found) in services.iter().zip(found) {
-        if found.iter().any(Diagnostic::is_error) {
-            denied.insert(svc.name.clone());
-        }
-        diagnostics.extend(found);
-    }
-    tree.retain(|_, f| !matches!(&f.owner, crate::expand::Owner::Service(s) if denied.contains(s)));
+    let (mut tree, diagnostics, denied) =
+        blueprints.expand(&services, &feeds, &org_ctx, &envs, &check);
     let services: Vec<resolve::Service> = services
         .into_iter()
         .filter(|s| !denied.contains(&s.name))

@@ -20,6 +20,7 @@ pub mod model;
 pub mod new;
 pub mod plan;
 pub mod policy;
+pub mod progress;
 pub mod publish;
 pub mod report;
 pub mod resolve;

@@ -80,6 +80,9 @@ pub struct Options {
     /// Refuse plain scalars that a YAML 1.1 reader (PyYAML, Kubernetes' decoder, GitHub) would
     /// read differently from YAML 1.2: `yes`, `on`, `010`, `1:20`... Used on rendered output.
     pub strict_scalars: bool,
+    /// Skip the span index (JSON pointer -> position): for rendered output, where only the
+    /// values are used, it would be a third of the parse's work.
+    pub no_spans: bool,
 }
 
 /// Reads a file as UTF-8 text with the limits every input gets. Errors are diagnostics.
@@ -193,6 +196,16 @@ impl Builder<'_> {
 
     /// The pointer a new node gets from its parent.
     fn child_pointer(&self) -> (String, Option<Pos>) {
+        if self.opts.no_spans {
+            let key = match self.stack.last() {
+                Some(Frame::Map {
+                    key: Some((_, kpos)),
+                    ..
+                }) => Some(*kpos),
+                _ => None,
+            };
+            return (String::new(), key);
+        }
         match self.stack.last() {
             None => (String::new(), None),
             Some(Frame::Map { pointer, key, .. }) => match key {
@@ -264,9 +277,11 @@ impl Builder<'_> {
             Some(k) if text.is_empty() && style == ScalarStyle::Plain => k,
             _ => pos,
         };
-        self.spans
-            .nodes
-            .insert(pointer, NodeSpans { key, value: pos });
+        if !self.opts.no_spans {
+            self.spans
+                .nodes
+                .insert(pointer, NodeSpans { key, value: pos });
+        }
         self.attach(value);
     }
 
@@ -331,13 +346,15 @@ impl Builder<'_> {
             return Err(());
         }
         let (pointer, key) = self.child_pointer();
-        self.spans.nodes.insert(
-            pointer.clone(),
-            NodeSpans {
-                key,
-                value: Pos { len: 1, ..pos },
-            },
-        );
+        if !self.opts.no_spans {
+            self.spans.nodes.insert(
+                pointer.clone(),
+                NodeSpans {
+                    key,
+                    value: Pos { len: 1, ..pos },
+                },
+            );
+        }
         self.stack.push(if is_map {
             Frame::Map {
                 map: Map::new(),

@@ -159,14 +159,26 @@ pub fn plan_dir(dir: &Path, tree: &Tree, partial: bool) -> Result<Plan, Diagnost
         }
     }
     let previous = recorded_paths(dir);
-    for (path, f) in tree {
-        match std::fs::read(dir.join(path)) {
-            Ok(bytes) if bytes == f.content.as_bytes() => plan.unchanged += 1,
-            Ok(_) => {
-                plan.changes.insert(path.clone(), Action::Change);
-            }
-            Err(_) => {
-                plan.changes.insert(path.clone(), Action::Add);
+    let compared: Vec<(&String, Option<Action>)> = {
+        use rayon::prelude::*;
+        let files: Vec<(&String, &RenderedFile)> = tree.iter().collect();
+        files
+            .par_iter()
+            .map(|(path, f)| {
+                let action = match std::fs::read(dir.join(path)) {
+                    Ok(bytes) if bytes == f.content.as_bytes() => None,
+                    Ok(_) => Some(Action::Change),
+                    Err(_) => Some(Action::Add),
+                };
+                (*path, action)
+            })
+            .collect()
+    };
+    for (path, action) in compared {
+        match action {
+            None => plan.unchanged += 1,
+            Some(a) => {
+                plan.changes.insert(path.clone(), a);
             }
         }
     }
@@ -183,34 +195,57 @@ pub fn plan_dir(dir: &Path, tree: &Tree, partial: bool) -> Result<Plan, Diagnost
 }
 
 /// Applies a plan: writes added and changed files (temporary file + rename, so no file is ever
-/// half-written) and deletes files pctl generated that are no longer rendered.
-pub fn apply(dir: &Path, tree: &Tree, plan: &Plan) -> anyhow::Result<()> {
+/// half-written; in parallel, since creating files is most of a large render's system time)
+/// and deletes files pctl generated that are no longer rendered.
+/// `on_file` is called (from any thread) after each file written, for progress reports.
+pub fn apply(
+    dir: &Path,
+    tree: &Tree,
+    plan: &Plan,
+    on_file: &(dyn Fn() + Sync),
+) -> anyhow::Result<()> {
     use anyhow::Context;
-    for (path, action) in &plan.changes {
+    use rayon::prelude::*;
+    let writes: Vec<&String> = plan
+        .changes
+        .iter()
+        .filter(|(_, a)| **a != Action::Delete)
+        .map(|(p, _)| p)
+        .collect();
+    // Folders first, once each (sorted paths: a folder's files are adjacent).
+    let mut folders: Vec<&Path> = writes
+        .iter()
+        .filter_map(|p| Path::new(p.as_str()).parent())
+        .collect();
+    folders.dedup();
+    for f in folders {
+        let parent = dir.join(f);
+        std::fs::create_dir_all(&parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    writes
+        .par_iter()
+        .try_for_each(|path| -> anyhow::Result<()> {
+            let target = dir.join(path);
+            let parent = target.parent().expect("relative paths have a parent");
+            let mut tmp = tempfile::NamedTempFile::new_in(parent)
+                .with_context(|| format!("writing in {}", parent.display()))?;
+            tmp.write_all(tree[*path].content.as_bytes())?;
+            tmp.persist(&target)
+                .with_context(|| format!("writing {}", target.display()))?;
+            on_file();
+            Ok(())
+        })?;
+    for (path, _) in plan.changes.iter().filter(|(_, a)| **a == Action::Delete) {
         let target = dir.join(path);
-        match action {
-            Action::Add | Action::Change => {
-                let parent = target.parent().expect("relative paths have a parent");
-                std::fs::create_dir_all(parent)
-                    .with_context(|| format!("creating {}", parent.display()))?;
-                let mut tmp = tempfile::NamedTempFile::new_in(parent)
-                    .with_context(|| format!("writing in {}", parent.display()))?;
-                tmp.write_all(tree[path].content.as_bytes())?;
-                tmp.persist(&target)
-                    .with_context(|| format!("writing {}", target.display()))?;
+        std::fs::remove_file(&target).with_context(|| format!("deleting {}", target.display()))?;
+        // Remove folders left empty, up to the output root.
+        let mut p = target.parent();
+        while let Some(d) = p {
+            if d == dir || std::fs::remove_dir(d).is_err() {
+                break;
             }
-            Action::Delete => {
-                std::fs::remove_file(&target)
-                    .with_context(|| format!("deleting {}", target.display()))?;
-                // Remove folders left empty, up to the output root.
-                let mut p = target.parent();
-                while let Some(d) = p {
-                    if d == dir || std::fs::remove_dir(d).is_err() {
-                        break;
-                    }
-                    p = d.parent();
-                }
-            }
+            p = d.parent();
         }
     }
     Ok(())

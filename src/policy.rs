@@ -6,7 +6,6 @@
 //! A service with a `deny` is not rendered (like a service whose platform.yaml is invalid).
 
 use crate::diag::{Diagnostic, Severity, join_pointer};
-use crate::expand::{Owner, Tree};
 use crate::model::{Intent, Org};
 use crate::resolve::Service;
 use crate::validate::Checked;
@@ -146,38 +145,13 @@ fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or(s)
 }
 
-/// A service's own files: (path, file), in path order.
-pub type Files<'a> = Vec<(&'a String, &'a crate::expand::RenderedFile)>;
-
-/// Groups a tree's files by owning service, in one pass.
-pub fn by_service(tree: &Tree) -> BTreeMap<&str, Files<'_>> {
-    let mut out: BTreeMap<&str, Files<'_>> = BTreeMap::new();
-    for (p, f) in tree {
-        if let Owner::Service(s) = &f.owner {
-            out.entry(s.as_str()).or_default().push((p, f));
-        }
-    }
-    out
-}
-
-/// The objects a service renders, parsed, for policies: `{path, kind, name, object}`.
-fn objects(files: &Files<'_>) -> Vec<Value> {
-    files
-        .iter()
-        .filter(|(p, _)| p.ends_with(".yaml") || p.ends_with(".yml"))
-        .filter_map(|(p, f)| {
-            let v: Value = serde_yaml::from_str(&f.content).ok()?;
-            Some(json!({"path": p, "kind": v["kind"], "name": v["metadata"]["name"], "object": v}))
-        })
-        .collect()
-}
-
 /// Checks one service. `team_costs`: monthly cost per team over the run's services.
 pub fn check(
     org: &Org,
     checked: &Checked<Intent>,
     svc: &Service,
-    files: &Files<'_>,
+    files: &[(String, String)],
+    objs: &[Value],
     team_costs: &BTreeMap<String, f64>,
     policies: Option<&Policies>,
 ) -> Vec<Diagnostic> {
@@ -283,8 +257,7 @@ pub fn check(
         "pctl.dev/environment",
         "pctl.dev/cost-center",
     ];
-    let objs = objects(files);
-    for o in &objs {
+    for o in objs {
         let path = o["path"].as_str().unwrap_or_default();
         if !path.starts_with("apps/") || path.ends_with("/kustomization.yaml") {
             continue;
@@ -304,11 +277,11 @@ pub fn check(
             );
         }
     }
-    for (path, f) in files.iter().filter(|(p, _)| p.ends_with("/main.tf")) {
+    for (path, content) in files.iter().filter(|(p, _)| p.ends_with("/main.tf")) {
         let tagged = ["service", "team", "environment", "cost_center"]
             .iter()
-            .all(|k| f.content.contains(&format!("{k} = ")));
-        if !f.content.contains("default_tags") || !tagged {
+            .all(|k| content.contains(&format!("{k} = ")));
+        if !content.contains("default_tags") || !tagged {
             push(
                 "labels",
                 format!(

@@ -268,6 +268,7 @@ fn check_catalog(tree: &Path) -> BTreeMap<(String, String), Value> {
             &file,
             pctl::load::Options {
                 strict_scalars: true,
+                ..Default::default()
             },
         )
         .unwrap_or_else(|d| panic!("{rel}: {d:?}"));

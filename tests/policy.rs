@@ -278,3 +278,40 @@ fn a_denied_service_is_not_rendered_but_the_others_are() {
     );
     assert!(!out.join("apps").exists());
 }
+
+/// `render` (and so `diff` and `publish`) evaluates Rego policies, not only `validate`: a
+/// service a policy denies is not rendered, the others are.
+#[test]
+fn render_enforces_rego_policies_per_service() {
+    let org = Org::new("");
+    org.app("payment-api", |t| {
+        t.replace(
+            "{path: /payments, public: true, sla: 99.9}",
+            "{path: /payments, public: true}",
+        )
+    });
+    org.app("auth-service", |t| t);
+    let out = org.tmp.path().join("out");
+    let o = Command::new(env!("CARGO_BIN_EXE_pctl"))
+        .current_dir(ROOT)
+        .arg("render")
+        .arg("--all")
+        .arg(org.tmp.path())
+        .args(["--policies", "examples/policies", "--source-sha"])
+        .arg("a".repeat(40))
+        .args(["--format", "json", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let d = json["diagnostics"].as_array().unwrap();
+    assert!(
+        d.iter().any(|d| d["code"] == "policy/deny"
+            && d["message"] == "payment-api: public endpoint /payments has no `sla`"),
+        "{:?}",
+        codes(d)
+    );
+    assert!(!out.join("apps/prod/payment-api").exists());
+    assert!(out.join("apps/prod/auth-service/deployment.yaml").is_file());
+}

@@ -52,6 +52,20 @@ pub fn allows_several_documents(path: &str) -> bool {
 /// Checks one rendered file. `is_manifest`: files under apps/ and clusters/ must be exactly one
 /// Kubernetes object. Rendered text is added to `sources` when there is something to show.
 pub fn check(path: &str, text: &str, is_manifest: bool, sources: &SourceMap) -> Vec<Diagnostic> {
+    match parse_checked(path, text, is_manifest, sources) {
+        Ok(_) => Vec::new(),
+        Err(d) => d,
+    }
+}
+
+/// [`check`], keeping what the check parsed: the documents of a YAML file (empty for other
+/// formats), so that guardrails and policies need not parse the file again.
+pub fn parse_checked(
+    path: &str,
+    text: &str,
+    is_manifest: bool,
+    sources: &SourceMap,
+) -> Result<Vec<Value>, Vec<Diagnostic>> {
     let shown = format!("{path} (rendered)");
     let fail = |code: &'static str, msg: String, span: Option<crate::diag::Span>| {
         sources.add(SourceFile::new(&shown, text.to_string()));
@@ -62,6 +76,7 @@ pub fn check(path: &str, text: &str, is_manifest: bool, sources: &SourceMap) -> 
             let file = SourceFile::new(&shown, text.to_string());
             let opts = load::Options {
                 strict_scalars: true,
+                no_spans: true,
             };
             let parsed = if allows_several_documents(path) {
                 load::parse_all(&file, opts)
@@ -72,7 +87,7 @@ pub fn check(path: &str, text: &str, is_manifest: bool, sources: &SourceMap) -> 
                 Ok(d) => d,
                 Err(diags) => {
                     sources.add(file);
-                    return diags
+                    return Err(diags
                         .into_iter()
                         .map(|mut d| {
                             d.message = format!("blueprint produced invalid YAML: {}", d.message);
@@ -84,36 +99,43 @@ pub fn check(path: &str, text: &str, is_manifest: bool, sources: &SourceMap) -> 
                             d.code = "render/invalid-yaml";
                             d
                         })
-                        .collect();
+                        .collect());
                 }
             };
-            // A second, independent parser (libyaml) must read the same structure.
-            let second: Result<Vec<Value>, _> = serde_yaml::Deserializer::from_str(text)
-                .map(<Value as serde::Deserialize>::deserialize)
-                .filter(|v| !matches!(v, Ok(Value::Null)))
-                .collect();
-            match second {
-                Ok(other)
-                    if other.len() != docs.len()
-                        || other.iter().zip(&docs).any(|(o, d)| !same(o, &d.value)) =>
-                {
-                    return vec![
-                        fail(
-                            "render/parsers-disagree",
-                            "two YAML parsers read this rendered file differently".into(),
+            // A second, independent parser (libyaml, YAML 1.1) must read the same structure where
+            // the two could disagree: in printable ASCII they cannot (plain scalars that a YAML
+            // 1.1 reader types differently were refused above, as were tags, anchors and merge
+            // keys), so the second parse runs on text with any other character (line and
+            // paragraph separators, NEL, BOM, tabs, control and non-ASCII characters). It was a
+            // fifth of the CPU time of a render.
+            if needs_second_parser(text) {
+                let second: Result<Vec<Value>, _> = serde_yaml::Deserializer::from_str(text)
+                    .map(<Value as serde::Deserialize>::deserialize)
+                    .filter(|v| !matches!(v, Ok(Value::Null)))
+                    .collect();
+                match second {
+                    Ok(other)
+                        if other.len() != docs.len()
+                            || other.iter().zip(&docs).any(|(o, d)| !same(o, &d.value)) =>
+                    {
+                        return Err(vec![
+                            fail(
+                                "render/parsers-disagree",
+                                "two YAML parsers read this rendered file differently".into(),
+                                None,
+                            )
+                            .help("quote the value that is ambiguous between YAML 1.1 and 1.2"),
+                        ]);
+                    }
+                    Err(e) => {
+                        return Err(vec![fail(
+                            "render/invalid-yaml",
+                            format!("blueprint produced invalid YAML: {e}"),
                             None,
-                        )
-                        .help("quote the value that is ambiguous between YAML 1.1 and 1.2"),
-                    ];
+                        )]);
+                    }
+                    _ => {}
                 }
-                Err(e) => {
-                    return vec![fail(
-                        "render/invalid-yaml",
-                        format!("blueprint produced invalid YAML: {e}"),
-                        None,
-                    )];
-                }
-                _ => {}
             }
             if is_manifest {
                 let ok = docs.iter().all(|d| {
@@ -123,17 +145,17 @@ pub fn check(path: &str, text: &str, is_manifest: bool, sources: &SourceMap) -> 
                         && v.pointer("/metadata/name").is_some_and(Value::is_string)
                 });
                 if !ok {
-                    return vec![fail(
+                    return Err(vec![fail(
                         "render/not-a-manifest",
                         "a file under apps/ or clusters/ must be one Kubernetes object with apiVersion, kind and metadata.name".into(),
                         None,
-                    )];
+                    )]);
                 }
             }
-            Vec::new()
+            Ok(docs.into_iter().map(|d| d.value).collect())
         }
         Format::Hcl => match hcl_edit::parser::parse_body(text) {
-            Ok(_) => Vec::new(),
+            Ok(_) => Ok(Vec::new()),
             Err(e) => {
                 let file = SourceFile::new(&shown, text.to_string());
                 let span = file.span(
@@ -141,27 +163,34 @@ pub fn check(path: &str, text: &str, is_manifest: bool, sources: &SourceMap) -> 
                     e.location().column().saturating_sub(1),
                     1,
                 );
-                vec![fail(
+                Err(vec![fail(
                     "render/invalid-hcl",
                     format!("blueprint produced invalid HCL: {}", e.message()),
                     Some(span),
-                )]
+                )])
             }
         },
-        Format::Json => match serde_json::from_str::<Value>(text) {
-            Ok(_) => Vec::new(),
+        Format::Json => match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+            Ok(_) => Ok(Vec::new()),
             Err(e) => {
                 let file = SourceFile::new(&shown, text.to_string());
                 let span = file.span(e.line(), e.column().saturating_sub(1), 1);
-                vec![fail(
+                Err(vec![fail(
                     "render/invalid-json",
                     format!("blueprint produced invalid JSON: {e}"),
                     Some(span),
-                )]
+                )])
             }
         },
-        Format::Markdown | Format::Text => Vec::new(),
+        Format::Markdown | Format::Text => Ok(Vec::new()),
     }
+}
+
+/// Whether YAML 1.1 and 1.2 readers could disagree on `text`'s structure: it holds a byte other
+/// than printable ASCII, space and newline.
+fn needs_second_parser(text: &str) -> bool {
+    text.bytes()
+        .any(|b| !(b == b'\n' || (0x20..0x7f).contains(&b)))
 }
 
 /// Structural equality where numbers compare by value (libyaml may read `1.0` where we read 1).

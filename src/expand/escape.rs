@@ -227,6 +227,7 @@ mod tests {
                 &f,
                 crate::load::Options {
                     strict_scalars: true,
+                    no_spans: false,
                 },
             )
             .unwrap()
@@ -244,6 +245,7 @@ mod tests {
             &f,
             crate::load::Options {
                 strict_scalars: true,
+                no_spans: false,
             },
         )
         .unwrap()
