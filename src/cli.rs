@@ -12,6 +12,7 @@ use crate::source::{SourceFile, SourceMap};
 use crate::validate::{self, Checked, schema};
 use clap::{Parser, Subcommand};
 use rayon::prelude::*;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -97,6 +98,9 @@ enum Command {
         /// Commit of the application repository [default: its HEAD]
         #[arg(long, value_name = "SHA")]
         source_sha: Option<String>,
+        /// Render every service, also those whose inputs are unchanged since the last render into --out (and compare every file)
+        #[arg(long)]
+        no_cache: bool,
     },
     /// Show what publishing would change in the deploy repository, as a unified diff
     Diff {
@@ -224,6 +228,7 @@ pub fn run() -> ExitCode {
             out,
             image_tag,
             source_sha,
+            no_cache,
         } => cmd_render(
             &input,
             out.as_deref(),
@@ -231,6 +236,7 @@ pub fn run() -> ExitCode {
                 sha: source_sha,
                 image_tag,
             },
+            !no_cache,
             format,
         ),
         Command::Diff {
@@ -470,8 +476,10 @@ fn cmd_validate(input: &InputArgs, format: Format) -> u8 {
                 &org.model,
                 &intents,
                 blueprints,
-                run.policies.as_ref(),
-                &|| {},
+                crate::compile::Options {
+                    policies: run.policies.as_ref(),
+                    ..crate::compile::Options::NONE
+                },
             );
             run.diags.extend(compiled.diagnostics);
             sort(&mut run.diags);
@@ -524,6 +532,8 @@ struct Built {
     approvals: std::collections::BTreeMap<String, Vec<String>>,
     /// Some services failed (with --all): the others were compiled; exit 1 at the end.
     partial: bool,
+    /// With a render cache: every compiled service's key, and the hits (not rendered).
+    cache: Option<(BTreeMap<String, String>, BTreeSet<String>)>,
 }
 
 fn fail(run: &CheckedRun, diags: &[Diagnostic], code: u8, format: Format) -> u8 {
@@ -541,7 +551,13 @@ fn fail(run: &CheckedRun, diags: &[Diagnostic], code: u8, format: Format) -> u8 
     code
 }
 
-fn build(input: &InputArgs, pins: &SourceOverrides, format: Format) -> Result<Built, u8> {
+/// `cache`: the output folder whose render cache may spare rendering unchanged services.
+fn build(
+    input: &InputArgs,
+    pins: &SourceOverrides,
+    format: Format,
+    cache: Option<&Path>,
+) -> Result<Built, u8> {
     let mut run = check(input);
     // With --all, one bad repository does not block the others: its diagnostics are reported,
     // its earlier output is left alone, the rest renders, and the exit code says it failed.
@@ -621,14 +637,36 @@ fn build(input: &InputArgs, pins: &SourceOverrides, format: Format) -> Result<Bu
             }
         }
     }
+    let cache = cache.map(|dir| {
+        let run_fp = crate::cache::run_fingerprint(
+            &org.file.text,
+            &blueprints.fingerprint(),
+            run.policies.as_ref().map_or("", |p| p.fingerprint.as_str()),
+        );
+        let keys: BTreeMap<String, String> = intents
+            .iter()
+            .map(|(c, src)| {
+                let k = crate::cache::key(&run_fp, &c.file.name, &c.file.text, src);
+                (c.model.metadata.name.clone(), k)
+            })
+            .collect();
+        let hits = crate::cache::hits(dir, &keys);
+        (keys, hits)
+    });
+    let no_hits = BTreeSet::new();
+    let cached = cache.as_ref().map_or(&no_hits, |(_, h)| h);
     // A progress bar on stderr for long runs, when it is a terminal (see progress.rs).
-    let progress = crate::progress::Progress::new(intents.len() as u64, "rendering");
+    let progress =
+        crate::progress::Progress::new((intents.len() - cached.len()) as u64, "rendering");
     let mut compiled = crate::compile::compile_with(
         &org.model,
         &intents,
         &blueprints,
-        run.policies.as_ref(),
-        &|| progress.inc(1),
+        crate::compile::Options {
+            policies: run.policies.as_ref(),
+            cached,
+            on_service: &|| progress.inc(1),
+        },
     );
     progress.finish();
     run.diags.extend(compiled.diagnostics.iter().cloned());
@@ -676,17 +714,26 @@ fn build(input: &InputArgs, pins: &SourceOverrides, format: Format) -> Result<Bu
         times,
         approvals,
         partial,
+        cache,
     })
 }
 
-fn cmd_render(input: &InputArgs, out: Option<&Path>, pins: SourceOverrides, format: Format) -> u8 {
+fn cmd_render(
+    input: &InputArgs,
+    out: Option<&Path>,
+    pins: SourceOverrides,
+    use_cache: bool,
+    format: Format,
+) -> u8 {
     let started = std::time::Instant::now();
+    let cache_dir = out.filter(|_| use_cache);
     let Built {
         run,
         compiled,
         partial,
+        cache,
         ..
-    } = match build(input, &pins, format) {
+    } = match build(input, &pins, format, cache_dir) {
         Ok(b) => b,
         Err(code) => return code,
     };
@@ -706,7 +753,8 @@ fn cmd_render(input: &InputArgs, out: Option<&Path>, pins: SourceOverrides, form
         }
         return finish;
     };
-    let plan = match plan::plan_dir(out, &compiled.tree, partial) {
+    let hits = cache.as_ref().map(|(_, h)| h.clone()).unwrap_or_default();
+    let plan = match plan::plan_dir(out, &compiled.tree, partial, &hits) {
         Ok(p) => p,
         Err(d) => return fail(&run, &[d], EXIT_USAGE, format),
     };
@@ -717,10 +765,24 @@ fn cmd_render(input: &InputArgs, out: Option<&Path>, pins: SourceOverrides, form
         let d = Diagnostic::error("out/write", format!("{e:#}"));
         return fail(&run, &[d], EXIT_USAGE, format);
     }
+    if use_cache {
+        // What this render wrote, for the next one. The folder is complete without it.
+        if let Some((keys, _)) = &cache {
+            let _ = crate::cache::write(out, keys, &hits, &compiled.clean, &compiled.tree);
+        }
+    }
+    let files = compiled.tree.len() + plan.kept;
+    let rendered = compiled
+        .services
+        .iter()
+        .filter(|s| !hits.contains(*s))
+        .count();
+    let cached = compiled.services.len() - rendered;
     let summary = serde_json::json!({
         "services": compiled.services,
         "environments": compiled.environments,
-        "files": compiled.tree.len(),
+        "files": files,
+        "rendered": rendered,
         "added": plan.count(Action::Add),
         "changed": plan.count(Action::Change),
         "deleted": plan.count(Action::Delete),
@@ -748,13 +810,18 @@ fn cmd_render(input: &InputArgs, out: Option<&Path>, pins: SourceOverrides, form
     say(
         format,
         &format!(
-            "rendered {} service{} x {} environment{} into {}: {} files ({} added, {} changed, {} deleted, {} unchanged) in {:.2} s{failed}",
+            "rendered {} service{} x {} environment{} into {}{}: {} files ({} added, {} changed, {} deleted, {} unchanged) in {:.2} s{failed}",
             compiled.services.len(),
             plural(compiled.services.len()),
             compiled.environments.len(),
             plural(compiled.environments.len()),
             display(out),
-            compiled.tree.len(),
+            if cached > 0 {
+                format!(" ({cached} unchanged since the last render, from its cache)")
+            } else {
+                String::new()
+            },
+            files,
             plan.count(Action::Add),
             plan.count(Action::Change),
             plan.count(Action::Delete),
@@ -791,7 +858,8 @@ fn cmd_publish(
         times,
         approvals,
         partial,
-    } = match build(input, &pins, format) {
+        ..
+    } = match build(input, &pins, format, None) {
         Ok(b) => b,
         Err(code) => return code,
     };
@@ -1141,7 +1209,7 @@ fn cmd_cost(input: &InputArgs, by: CostBy, format: Format) -> u8 {
         compiled,
         partial,
         ..
-    } = match build(input, &pins, format) {
+    } = match build(input, &pins, format, None) {
         Ok(b) => b,
         Err(code) => return code,
     };

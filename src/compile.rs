@@ -12,14 +12,40 @@ use std::sync::Arc;
 
 pub struct Compiled {
     pub tree: Tree,
-    /// Services rendered, sorted by name.
+    /// Services rendered or taken from the render cache, sorted by name.
     pub services: Vec<String>,
     /// Environments with at least one service.
     pub environments: Vec<String>,
     pub diagnostics: Vec<Diagnostic>,
     /// Monthly cost lines of every rendered service.
     pub costs: Vec<crate::cost::Line>,
+    /// Services rendered by this run without a single diagnostic from rendering, the labels
+    /// guardrail or Rego policies: the ones the render cache may remember.
+    pub clean: BTreeSet<String>,
 }
+
+/// What a compile may use besides intents, organisation and blueprints.
+#[derive(Clone, Copy)]
+pub struct Options<'a> {
+    /// The organisation's Rego policies, evaluated over every service.
+    pub policies: Option<&'a crate::policy::Policies>,
+    /// Services whose files are known to be in the target already, as this compile would
+    /// render them (render cache hits, see cache.rs): resolved, costed and budget-checked, but
+    /// not expanded; the tree has no files of theirs.
+    pub cached: &'a BTreeSet<String>,
+    /// Called (from any thread) as each service is done, for progress reports.
+    pub on_service: &'a (dyn Fn() + Sync),
+}
+
+impl Options<'_> {
+    pub const NONE: Options<'static> = Options {
+        policies: None,
+        cached: &EMPTY,
+        on_service: &|| {},
+    };
+}
+
+static EMPTY: BTreeSet<String> = BTreeSet::new();
 
 /// Compiles every valid intent. Intents with errors are skipped (their diagnostics were
 /// reported by validation); the caller decides whether a partial tree may be written.
@@ -28,17 +54,15 @@ pub fn compile(
     intents: &[(Checked<Intent>, Source)],
     blueprints: &BlueprintSet,
 ) -> Compiled {
-    compile_with(org, intents, blueprints, None, &|| {})
+    compile_with(org, intents, blueprints, Options::NONE)
 }
 
-/// [`compile`], with the organisation's Rego policies evaluated over every service;
-/// `on_service` is called (from any thread) as each service is done, for progress reports.
+/// [`compile`], with [`Options`].
 pub fn compile_with(
     org: &Org,
     intents: &[(Checked<Intent>, Source)],
     blueprints: &BlueprintSet,
-    policies: Option<&crate::policy::Policies>,
-    on_service: &(dyn Fn() + Sync),
+    opts: Options<'_>,
 ) -> Compiled {
     let org_ctx = resolve::org_context(org);
     // Sort by service name so that input order (file system, threads) never matters.
@@ -54,10 +78,6 @@ pub fn compile_with(
         .iter()
         .map(|(c, src)| resolve::resolve(&c.model, org, &org_ctx, src))
         .collect();
-    let feeds: Vec<Feed> = valid
-        .iter()
-        .map(|(c, _)| Feed::new(c.file.clone(), Arc::new(c.doc.clone())))
-        .collect();
     // Environment-scope outputs see only the organisation: any service's publish renders them,
     // so they must not depend on which services a run happens to include.
     let envs: Vec<serde_json::Value> = org
@@ -70,20 +90,44 @@ pub fn compile_with(
         .iter()
         .flat_map(|s| crate::cost::of_service(s, org))
         .collect();
+    // Guardrails on intents alone, and the budget (which depends on every service of the
+    // team): checked for every service, cached or not.
+    let team_costs = crate::cost::by(&costs, "team");
+    let mut diagnostics = Vec::new();
+    let mut denied: BTreeSet<String> = BTreeSet::new();
+    for ((c, _), svc) in valid.iter().zip(&services) {
+        let mut found = crate::policy::check_intent(org, c, svc);
+        found.extend(crate::policy::budget(org, c, &team_costs));
+        if found.iter().any(Diagnostic::is_error) {
+            denied.insert(svc.name.clone());
+        }
+        diagnostics.extend(found);
+    }
+    // The services to render: all but the cached ones.
+    let todo: Vec<usize> = (0..valid.len())
+        .filter(|&i| !opts.cached.contains(&services[i].name))
+        .collect();
+    let to_render: Vec<resolve::Service> = todo.iter().map(|&i| services[i].clone()).collect();
+    let feeds: Vec<Feed> = todo
+        .iter()
+        .map(|&i| Feed::new(valid[i].0.file.clone(), Arc::new(valid[i].0.doc.clone())))
+        .collect();
     // Guardrails and policies run on each service as soon as it is rendered (its objects are
     // parsed once, by the output check); a service with a `deny` is not rendered at all.
-    let team_costs = crate::cost::by(&costs, "team");
     let check = |i: usize,
                  svc: &resolve::Service,
                  files: &[(String, String)],
                  objects: &[serde_json::Value]| {
         let found =
-            crate::policy::check(org, &valid[i].0, svc, files, objects, &team_costs, policies);
-        on_service();
+            crate::policy::check(org, &valid[todo[i]].0, svc, files, objects, opts.policies);
+        (opts.on_service)();
         found
     };
-    let (mut tree, diagnostics, denied) =
-        blueprints.expand(&services, &feeds, &org_ctx, &envs, &check);
+    let expanded = blueprints.expand(&to_render, &feeds, &org_ctx, &envs, &check);
+    let mut tree = expanded.tree;
+    diagnostics.extend(expanded.diagnostics);
+    denied.extend(expanded.failed);
+    tree.retain(|_, f| !matches!(&f.owner, crate::expand::Owner::Service(s) if denied.contains(s)));
     let services: Vec<resolve::Service> = services
         .into_iter()
         .filter(|s| !denied.contains(&s.name))
@@ -105,5 +149,10 @@ pub fn compile_with(
         environments: environments.into_iter().collect(),
         diagnostics,
         costs,
+        clean: expanded
+            .clean
+            .into_iter()
+            .filter(|s| !denied.contains(s))
+            .collect(),
     }
 }

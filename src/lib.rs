@@ -1,11 +1,13 @@
 //! pctl: a GitOps intent compiler. The pipeline, one module per stage:
-//! discover -> load -> validate -> resolve -> expand -> plan -> publish -> report.
+//! discover -> load -> validate -> resolve -> expand -> plan (+ its render cache) -> publish
+//! -> report.
 //! `compile` is the pure core that chains validate's output through resolve, expand and plan.
 
 // A `Diagnostic` is big (it carries found/expected/help/labels), and it is the cold path: an
 // error ends the run. Boxing it everywhere would cost clarity for nothing measurable.
 #![allow(clippy::result_large_err)]
 
+pub mod cache;
 pub mod catalog;
 pub mod cli;
 pub mod compile;

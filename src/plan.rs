@@ -86,7 +86,10 @@ pub enum Action {
 #[derive(Debug, Default)]
 pub struct Plan {
     pub changes: BTreeMap<String, Action>,
+    /// Files the tree and the folder agree on, including the kept ones.
     pub unchanged: usize,
+    /// Files of render cache hits, kept as they are without being rendered or read.
+    pub kept: usize,
 }
 
 impl Plan {
@@ -138,7 +141,15 @@ fn recorded_paths(dir: &Path) -> BTreeMap<String, String> {
 /// `partial`: some services of the run failed. Their earlier output must survive, and a failed
 /// service cannot always be named (its file may not even parse), so only the owners this run
 /// rendered may lose files.
-pub fn plan_dir(dir: &Path, tree: &Tree, partial: bool) -> Result<Plan, Diagnostic> {
+///
+/// `kept`: services whose files in the folder are left as they are (render cache hits): their
+/// recorded files count as unchanged and are never deleted.
+pub fn plan_dir(
+    dir: &Path,
+    tree: &Tree,
+    partial: bool,
+    kept: &BTreeSet<String>,
+) -> Result<Plan, Diagnostic> {
     let mut plan = Plan::default();
     if dir.exists() {
         if !dir.is_dir() {
@@ -184,6 +195,11 @@ pub fn plan_dir(dir: &Path, tree: &Tree, partial: bool) -> Result<Plan, Diagnost
     }
     let rendered: BTreeSet<String> = tree.values().map(|f| f.owner.name()).collect();
     for (path, owner) in previous {
+        if kept.contains(&owner) && !tree.contains_key(&path) {
+            plan.kept += 1;
+            plan.unchanged += 1;
+            continue;
+        }
         if partial && !rendered.contains(&owner) {
             continue;
         }

@@ -70,6 +70,8 @@ pub struct Policies {
     engine: regorus::Engine,
     /// (display path, package) of every policy file.
     packages: Vec<(String, String)>,
+    /// A hash of every policy file (path and text): what the render cache keys on.
+    pub fingerprint: String,
 }
 
 impl Policies {
@@ -93,7 +95,16 @@ impl Policies {
             }
         }
         if diags.is_empty() {
-            Ok(Policies { engine, packages })
+            let mut all = String::new();
+            for (path, text) in files {
+                all.push_str(&format!("{}:{path}{}:{text}", path.len(), text.len()));
+            }
+            let fingerprint = crate::plan::sha256(&all);
+            Ok(Policies {
+                engine,
+                packages,
+                fingerprint,
+            })
         } else {
             Err(diags)
         }
@@ -145,32 +156,68 @@ fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or(s)
 }
 
-/// Checks one service. `team_costs`: monthly cost per team over the run's services.
-pub fn check(
+/// A guardrail's finding at `pointer` of the service's platform.yaml, at the level the
+/// organisation sets (None when it is off).
+fn guardrail(
     org: &Org,
     checked: &Checked<Intent>,
-    svc: &Service,
-    files: &[(String, String)],
-    objs: &[Value],
-    team_costs: &BTreeMap<String, f64>,
-    policies: Option<&Policies>,
-) -> Vec<Diagnostic> {
-    let mut diags = Vec::new();
+    name: &'static str,
+    msg: String,
+    pointer: &str,
+    help: String,
+) -> Option<Diagnostic> {
+    let sev = level(org, name)?;
     let file = &checked.file;
-    let spans = &checked.doc.spans;
+    Some(
+        Diagnostic::new(sev, guardrail_code(name), msg)
+            .in_file(&file.name)
+            .at(checked.doc.spans.locate(file, pointer))
+            .pointer(pointer)
+            .note(format!(
+                "guardrail `{name}` ({}); the organisation config sets it to deny, warn or off",
+                if sev == Severity::Error {
+                    "deny"
+                } else {
+                    "warn"
+                }
+            ))
+            .help(help),
+    )
+}
+
+/// The team budget guardrail for one service. `team_costs`: monthly cost per team over the
+/// run's services. Apart from [`check`] because it depends on other services: it runs for
+/// every service, also one whose files come from the render cache.
+pub fn budget(
+    org: &Org,
+    checked: &Checked<Intent>,
+    team_costs: &BTreeMap<String, f64>,
+) -> Option<Diagnostic> {
+    let team = &checked.model.metadata.owner;
+    let budget = org.team(team).and_then(|t| t.budget_usd_month)?;
+    let cost = team_costs.get(team)?;
+    if *cost <= budget {
+        return None;
+    }
+    guardrail(
+        org,
+        checked,
+        "budget",
+        format!("team `{team}` would spend {} a month, over its budget of {}", crate::cost::usd(*cost), crate::cost::usd(budget)),
+        "/metadata/owner",
+        "reduce sizes or replicas, or ask the platform team to raise the budget (this change then needs their approval)".into(),
+    )
+}
+
+/// The guardrails on a service's intent alone (registry, latest tag, production replicas and
+/// contacts, sizes): they need no rendering, so they run for every service, also one whose
+/// files come from the render cache.
+pub fn check_intent(org: &Org, checked: &Checked<Intent>, svc: &Service) -> Vec<Diagnostic> {
+    let mut diags = Vec::new();
     let intent = &checked.model;
-    let at = |pointer: &str| spans.locate(file, pointer);
+    let spans = &checked.doc.spans;
     let mut push = |name: &'static str, msg: String, pointer: &str, help: String| {
-        if let Some(sev) = level(org, name) {
-            diags.push(
-                Diagnostic::new(sev, guardrail_code(name), msg)
-                    .in_file(&file.name)
-                    .at(at(pointer))
-                    .pointer(pointer)
-                    .note(format!("guardrail `{name}` ({}); the organisation config sets it to deny, warn or off", if sev == Severity::Error { "deny" } else { "warn" }))
-                    .help(help),
-            );
-        }
+        diags.extend(guardrail(org, checked, name, msg, pointer, help));
     };
 
     if svc.source.image_tag == "latest" {
@@ -250,6 +297,27 @@ pub fn check(
         }
     }
 
+    diags
+}
+
+/// The checks on what a service rendered: the labels guardrail and the Rego policies. They
+/// depend only on the service's own intent, files and objects and on the organisation (so a
+/// render cache hit needs none of them).
+pub fn check(
+    org: &Org,
+    checked: &Checked<Intent>,
+    svc: &Service,
+    files: &[(String, String)],
+    objs: &[Value],
+    policies: Option<&Policies>,
+) -> Vec<Diagnostic> {
+    let mut diags = Vec::new();
+    let file = &checked.file;
+    let at = |pointer: &str| checked.doc.spans.locate(file, pointer);
+    let mut push = |name: &'static str, msg: String, pointer: &str, help: String| {
+        diags.extend(guardrail(org, checked, name, msg, pointer, help));
+    };
+
     // Labels and tags on what was rendered.
     const LABELS: &[&str] = &[
         "app.kubernetes.io/name",
@@ -289,22 +357,6 @@ pub fn check(
                 ),
                 "",
                 "keep `default_tags` with the `deployment.tags` map in the provider block".into(),
-            );
-        }
-    }
-
-    // Team budget, over the services of this run.
-    let team = &intent.metadata.owner;
-    if let (Some(budget), Some(cost)) = (
-        org.team(team).and_then(|t| t.budget_usd_month),
-        team_costs.get(team),
-    ) {
-        if *cost > budget {
-            push(
-                "budget",
-                format!("team `{team}` would spend {} a month, over its budget of {}", crate::cost::usd(*cost), crate::cost::usd(budget)),
-                "/metadata/owner",
-                "reduce sizes or replicas, or ask the platform team to raise the budget (this change then needs their approval)".into(),
             );
         }
     }

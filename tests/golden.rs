@@ -29,7 +29,8 @@ fn read_tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
                 .unwrap()
                 .to_string_lossy()
                 .replace('\\', "/");
-            if rel != ".keep" {
+            // The render cache is the folder's, not part of the deploy tree (checked apart).
+            if rel != ".keep" && rel != pctl::cache::FILE {
                 files.insert(rel, std::fs::read(entry.path()).unwrap());
             }
         }
@@ -38,6 +39,15 @@ fn read_tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 }
 
 fn render(case: &Path, out: &Path, threads: Option<usize>) -> serde_json::Value {
+    render_with(case, out, threads, &[])
+}
+
+fn render_with(
+    case: &Path,
+    out: &Path,
+    threads: Option<usize>,
+    extra: &[&str],
+) -> serde_json::Value {
     let args: Vec<String> = std::fs::read_to_string(case.join("args"))
         .expect("case has an args file")
         .lines()
@@ -49,6 +59,7 @@ fn render(case: &Path, out: &Path, threads: Option<usize>) -> serde_json::Value 
     cmd.current_dir(ROOT)
         .args(["render", "--format", "json"])
         .args(&args)
+        .args(extra)
         .arg("--out")
         .arg(out);
     if !args.iter().any(|a| a == "--source-sha") {
@@ -140,21 +151,54 @@ fn golden_trees_match_and_render_deterministically() {
             }
         }
 
-        // Second run into the same folder: nothing to do.
+        // Second run into the same folder: nothing to do, and every service comes from the
+        // render cache; without the cache (every file rendered and compared), nothing either.
         let again = render(case, &out, None);
-        for k in ["added", "changed", "deleted"] {
-            if again["summary"][k] != 0 {
+        let full = render_with(case, &out, None, &["--no-cache"]);
+        for (label, run) in [("re-render", &again), ("re-render --no-cache", &full)] {
+            for k in ["added", "changed", "deleted"] {
+                if run["summary"][k] != 0 {
+                    failures.push(format!(
+                        "golden-tests/{name}: {label} reported {k}={}",
+                        run["summary"][k]
+                    ));
+                }
+            }
+            if run["summary"]["files"] != actual.len() {
                 failures.push(format!(
-                    "golden-tests/{name}: re-render reported {k}={}",
-                    again["summary"][k]
+                    "golden-tests/{name}: {label} reported {} files, not {}",
+                    run["summary"]["files"],
+                    actual.len()
                 ));
             }
+        }
+        if again["summary"]["rendered"] != 0 {
+            failures.push(format!(
+                "golden-tests/{name}: re-render rendered {} services instead of taking them from the cache",
+                again["summary"]["rendered"]
+            ));
+        }
+        if full["summary"]["rendered"]
+            != full["summary"]["services"]
+                .as_array()
+                .map(Vec::len)
+                .unwrap_or(0)
+        {
+            failures.push(format!(
+                "golden-tests/{name}: --no-cache did not render every service"
+            ));
         }
         // One thread vs several: same bytes.
         let single = tmp.path().join("single");
         render(case, &single, Some(1));
         let many = tmp.path().join("many");
         render(case, &many, Some(8));
+        let cache = |dir: &Path| std::fs::read(dir.join(pctl::cache::FILE)).ok();
+        if cache(&single) != cache(&many) || cache(&single).is_none() {
+            failures.push(format!(
+                "golden-tests/{name}: render cache missing or differs between 1 and 8 threads"
+            ));
+        }
         for (label, other) in [
             ("1 thread", read_tree(&single)),
             ("8 threads", read_tree(&many)),

@@ -116,6 +116,16 @@ pub struct RenderedFile {
 /// it has no files: all or nothing).
 type ServiceOutput = (Vec<(String, String)>, Vec<Diagnostic>, bool);
 
+/// What [`BlueprintSet::expand`] produced.
+pub struct Expanded {
+    pub tree: Tree,
+    pub diagnostics: Vec<Diagnostic>,
+    /// Services that failed: left out of the tree whole.
+    pub failed: BTreeSet<String>,
+    /// Services rendered without any diagnostic.
+    pub clean: BTreeSet<String>,
+}
+
 /// Checks run on each service's output as soon as it is rendered (guardrails, policies): the
 /// service's index and model, its files (path, content) and the parsed objects `{path, kind, name, object}` of
 /// its single-document YAML files. Errors drop the service.
@@ -278,6 +288,15 @@ impl BlueprintSet {
         })
     }
 
+    /// A hash of every blueprint file (name and text): what the render cache keys on.
+    pub fn fingerprint(&self) -> String {
+        let mut all = String::new();
+        for (name, (_, text)) in &self.display {
+            all.push_str(&format!("{}:{name}{}:{text}", name.len(), text.len()));
+        }
+        crate::plan::sha256(&all)
+    }
+
     pub fn capabilities(&self) -> Capabilities {
         let mut caps = Capabilities::default();
         for bp in &self.blueprints {
@@ -350,8 +369,7 @@ impl BlueprintSet {
     }
 
     /// Renders every service (in parallel) and every environment entry point; `check` runs on
-    /// each service's output. Returns the tree, the diagnostics and the services that failed
-    /// (left out of the tree whole).
+    /// each service's output.
     pub fn expand(
         &self,
         services: &[Service],
@@ -359,7 +377,7 @@ impl BlueprintSet {
         org_ctx: &Value,
         envs: &[Value],
         check: &ServiceCheck<'_>,
-    ) -> (Tree, Vec<Diagnostic>, BTreeSet<String>) {
+    ) -> Expanded {
         let version = json!({"version": env!("CARGO_PKG_VERSION")});
         let org_only = JValue::from(minijinja::value::Serde(
             json!({"org": org_ctx, "pctl": version}),
@@ -412,11 +430,14 @@ impl BlueprintSet {
             tree.insert(path, RenderedFile { content, owner });
         };
         let mut failed = BTreeSet::new();
+        let mut clean = BTreeSet::new();
         for (svc, (files, mut d, bad)) in services.iter().zip(per_service) {
-            diags.append(&mut d);
             if bad {
                 failed.insert(svc.name.clone());
+            } else if d.is_empty() {
+                clean.insert(svc.name.clone());
             }
+            diags.append(&mut d);
             for (path, content) in files {
                 add(
                     &mut tree,
@@ -459,7 +480,12 @@ impl BlueprintSet {
             }
         }
         add_kustomizations(&mut tree);
-        (tree, diags, failed)
+        Expanded {
+            tree,
+            diagnostics: diags,
+            failed,
+            clean,
+        }
     }
 
     fn expand_service(

@@ -236,7 +236,10 @@ pub fn read_tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
                 .unwrap()
                 .to_string_lossy()
                 .replace('\\', "/");
-            files.insert(rel, fs::read(entry.path()).unwrap());
+            // A render folder's cache is not part of the deploy tree.
+            if rel != pctl::cache::FILE {
+                files.insert(rel, fs::read(entry.path()).unwrap());
+            }
         }
     }
     files

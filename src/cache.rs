@@ -1,0 +1,218 @@
+//! The render cache of an output folder (part of stage 6, plan): a service whose inputs have not
+//! changed since the last `render --out` into that folder needs neither rendering nor writing.
+//!
+//! A service's files are a function of its platform.yaml, where it came from (repository,
+//! commit, image tag), the organisation config, the blueprints, the Rego policies and pctl's
+//! version, and of nothing else (both sides of a dependency edge are each rendered from their
+//! own intent). The key is a hash of exactly those. `.pctl/render-cache` maps each service to
+//! the key it was last rendered with and the hash of the `.pctl/services/<name>.json` record that
+//! render wrote; a service is a hit when both still match. The record lists every file with
+//! its content hash, so a hit means the folder holds what a render would write, as long as
+//! nobody edited it by hand: `render --no-cache` renders and compares everything.
+//!
+//! Only services rendered without any diagnostic from rendering, the labels guardrail or Rego
+//! policies are remembered, so a hit never hides a warning; validation, the guardrails on the
+//! intent alone and the budget (which depends on other services) run on every render. The cache is not part of the deploy tree: publish neither reads nor
+//! writes it.
+
+use crate::plan::{STATE_DIR, sha256};
+use crate::resolve::Source;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::Path;
+
+/// The cache file, relative to the output folder.
+pub const FILE: &str = ".pctl/render-cache";
+
+const FORMAT: &str = "pctl render cache v1";
+
+/// Hash of length-prefixed parts: no two different part lists hash the same.
+fn digest(parts: &[&str]) -> String {
+    let mut all = String::new();
+    for p in parts {
+        all.push_str(&p.len().to_string());
+        all.push(':');
+        all.push_str(p);
+    }
+    sha256(&all)
+}
+
+/// What every service of a run shares: pctl's version, the organisation config, the
+/// blueprints' and the policies' fingerprints.
+pub fn run_fingerprint(org_config: &str, blueprints: &str, policies: &str) -> String {
+    digest(&[
+        FORMAT,
+        env!("CARGO_PKG_VERSION"),
+        org_config,
+        blueprints,
+        policies,
+    ])
+}
+
+/// One service's key: the run's fingerprint, its platform.yaml (name and text) and its source.
+pub fn key(run: &str, intent_name: &str, intent_text: &str, source: &Source) -> String {
+    digest(&[
+        run,
+        intent_name,
+        intent_text,
+        &source.repository,
+        &source.sha,
+        &source.image_tag,
+    ])
+}
+
+fn record_path(service: &str) -> String {
+    format!("{STATE_DIR}/services/{service}.json")
+}
+
+/// service -> (key, record hash), as last written into `dir`.
+fn read(dir: &Path) -> BTreeMap<String, (String, String)> {
+    let Ok(text) = std::fs::read_to_string(dir.join(FILE)) else {
+        return BTreeMap::new();
+    };
+    let mut lines = text.lines();
+    if lines.next() != Some(FORMAT) {
+        return BTreeMap::new();
+    }
+    lines
+        .filter_map(|l| {
+            let mut f = l.split(' ');
+            let (s, k, r) = (f.next()?, f.next()?, f.next()?);
+            Some((s.to_string(), (k.to_string(), r.to_string())))
+        })
+        .collect()
+}
+
+/// The services of `keys` (service -> key) whose output in `dir` is what a render would write.
+pub fn hits(dir: &Path, keys: &BTreeMap<String, String>) -> BTreeSet<String> {
+    use rayon::prelude::*;
+    let known = read(dir);
+    let candidates: Vec<(&String, &String)> = keys
+        .iter()
+        .filter(|(s, k)| known.get(*s).is_some_and(|(key, _)| key == *k))
+        .map(|(s, _)| (s, &known[s].1))
+        .collect();
+    candidates
+        .par_iter()
+        .filter(|(s, record_hash)| {
+            std::fs::read_to_string(dir.join(record_path(s)))
+                .is_ok_and(|text| &sha256(&text) == *record_hash)
+        })
+        .map(|(s, _)| (*s).clone())
+        .collect()
+}
+
+/// Writes the cache after a render into `dir`: the hits stay, services rendered without
+/// diagnostics (`clean`) are added with their new record, everything else is forgotten.
+pub fn write(
+    dir: &Path,
+    keys: &BTreeMap<String, String>,
+    hits: &BTreeSet<String>,
+    clean: &BTreeSet<String>,
+    tree: &crate::expand::Tree,
+) -> std::io::Result<()> {
+    let known = read(dir);
+    let mut text = format!("{FORMAT}\n");
+    for (service, key) in keys {
+        let record = if hits.contains(service) {
+            known.get(service).map(|(_, r)| r.clone())
+        } else if clean.contains(service) {
+            tree.get(&record_path(service)).map(|f| sha256(&f.content))
+        } else {
+            None
+        };
+        if let Some(record) = record {
+            text.push_str(&format!("{service} {key} {record}\n"));
+        }
+    }
+    let target = dir.join(FILE);
+    let parent = target.parent().expect("cache file has a folder");
+    std::fs::create_dir_all(parent)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(parent)?;
+    tmp.write_all(text.as_bytes())?;
+    tmp.persist(&target).map_err(|e| e.error)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn src(sha: &str) -> Source {
+        Source {
+            repository: "r".into(),
+            sha: sha.into(),
+            image_tag: "t".into(),
+        }
+    }
+
+    #[test]
+    fn every_input_changes_the_key() {
+        let run = run_fingerprint("org", "bp", "pol");
+        let base = key(&run, "a/platform.yaml", "text", &src("1"));
+        for other in [
+            key(
+                &run_fingerprint("org2", "bp", "pol"),
+                "a/platform.yaml",
+                "text",
+                &src("1"),
+            ),
+            key(
+                &run_fingerprint("org", "bp2", "pol"),
+                "a/platform.yaml",
+                "text",
+                &src("1"),
+            ),
+            key(
+                &run_fingerprint("org", "bp", "pol2"),
+                "a/platform.yaml",
+                "text",
+                &src("1"),
+            ),
+            key(&run, "b/platform.yaml", "text", &src("1")),
+            key(&run, "a/platform.yaml", "text2", &src("1")),
+            key(&run, "a/platform.yaml", "text", &src("2")),
+        ] {
+            assert_ne!(base, other);
+        }
+        assert_eq!(base, key(&run, "a/platform.yaml", "text", &src("1")));
+        // Length prefixes: moving a boundary changes the key.
+        assert_ne!(digest(&["ab", "c"]), digest(&["a", "bc"]));
+    }
+
+    #[test]
+    fn hits_need_the_same_key_and_the_same_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut tree = crate::expand::Tree::new();
+        for s in ["a", "b", "c"] {
+            tree.insert(
+                record_path(s),
+                crate::expand::RenderedFile {
+                    content: format!("record of {s}\n"),
+                    owner: crate::expand::Owner::Service(s.into()),
+                },
+            );
+            std::fs::create_dir_all(dir.path().join(".pctl/services")).unwrap();
+            std::fs::write(dir.path().join(record_path(s)), format!("record of {s}\n")).unwrap();
+        }
+        let keys: BTreeMap<String, String> = ["a", "b", "c"]
+            .iter()
+            .map(|s| (s.to_string(), format!("k{s}")))
+            .collect();
+        assert!(hits(dir.path(), &keys).is_empty(), "no cache file yet");
+        let clean: BTreeSet<String> = ["a", "b"].iter().map(|s| s.to_string()).collect();
+        write(dir.path(), &keys, &BTreeSet::new(), &clean, &tree).unwrap();
+        // c had diagnostics: not remembered.
+        assert_eq!(hits(dir.path(), &keys), clean);
+        // A changed key, or a record edited since, is a miss.
+        let mut changed = keys.clone();
+        changed.insert("a".into(), "other".into());
+        std::fs::write(dir.path().join(record_path("b")), "edited\n").unwrap();
+        assert!(hits(dir.path(), &changed).is_empty());
+        // Hits survive the next write; a miss that renders with diagnostics is forgotten.
+        std::fs::write(dir.path().join(record_path("b")), "record of b\n").unwrap();
+        let b: BTreeSet<String> = ["b".to_string()].into();
+        write(dir.path(), &changed, &b, &BTreeSet::new(), &tree).unwrap();
+        assert_eq!(hits(dir.path(), &keys), b);
+    }
+}
