@@ -102,14 +102,27 @@ pub fn hits(dir: &Path, keys: &BTreeMap<String, String>) -> BTreeSet<String> {
         .collect()
 }
 
+/// The hashes of the service records in a rendered tree: what [`write`] remembers.
+pub fn records(tree: &crate::expand::Tree) -> BTreeMap<String, String> {
+    let prefix = format!("{STATE_DIR}/services/");
+    tree.range(prefix.clone()..)
+        .take_while(|(p, _)| p.starts_with(&prefix))
+        .filter_map(|(p, f)| {
+            let name = p.strip_prefix(&prefix)?.strip_suffix(".json")?;
+            Some((name.to_string(), sha256(&f.content)))
+        })
+        .collect()
+}
+
 /// Writes the cache after a render into `dir`: the hits stay, services rendered without
-/// diagnostics (`clean`) are added with their new record, everything else is forgotten.
+/// diagnostics (`clean`) are added with their new record (`records`, see [`records`]),
+/// everything else is forgotten.
 pub fn write(
     dir: &Path,
     keys: &BTreeMap<String, String>,
     hits: &BTreeSet<String>,
     clean: &BTreeSet<String>,
-    tree: &crate::expand::Tree,
+    records: &BTreeMap<String, String>,
 ) -> std::io::Result<()> {
     let known = read(dir);
     let mut text = format!("{FORMAT}\n");
@@ -117,7 +130,7 @@ pub fn write(
         let record = if hits.contains(service) {
             known.get(service).map(|(_, r)| r.clone())
         } else if clean.contains(service) {
-            tree.get(&record_path(service)).map(|f| sha256(&f.content))
+            records.get(service).cloned()
         } else {
             None
         };
@@ -201,7 +214,7 @@ mod tests {
             .collect();
         assert!(hits(dir.path(), &keys).is_empty(), "no cache file yet");
         let clean: BTreeSet<String> = ["a", "b"].iter().map(|s| s.to_string()).collect();
-        write(dir.path(), &keys, &BTreeSet::new(), &clean, &tree).unwrap();
+        write(dir.path(), &keys, &BTreeSet::new(), &clean, &records(&tree)).unwrap();
         // c had diagnostics: not remembered.
         assert_eq!(hits(dir.path(), &keys), clean);
         // A changed key, or a record edited since, is a miss.
@@ -212,7 +225,7 @@ mod tests {
         // Hits survive the next write; a miss that renders with diagnostics is forgotten.
         std::fs::write(dir.path().join(record_path("b")), "record of b\n").unwrap();
         let b: BTreeSet<String> = ["b".to_string()].into();
-        write(dir.path(), &changed, &b, &BTreeSet::new(), &tree).unwrap();
+        write(dir.path(), &changed, &b, &BTreeSet::new(), &records(&tree)).unwrap();
         assert_eq!(hits(dir.path(), &keys), b);
     }
 }

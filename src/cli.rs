@@ -551,12 +551,17 @@ fn fail(run: &CheckedRun, diags: &[Diagnostic], code: u8, format: Format) -> u8 
     code
 }
 
+/// A consumer of compiled parts of the tree (see [`build`]).
+type Sink<'a> = &'a mut dyn FnMut(crate::expand::Tree) -> Result<(), Diagnostic>;
+
 /// `cache`: the output folder whose render cache may spare rendering unchanged services.
+/// `sink`: takes the tree part by part as it is compiled; without it, `compiled.tree` is whole.
 fn build(
     input: &InputArgs,
     pins: &SourceOverrides,
     format: Format,
     cache: Option<&Path>,
+    sink: Option<Sink<'_>>,
 ) -> Result<Built, u8> {
     let mut run = check(input);
     // With --all, one bad repository does not block the others: its diagnostics are reported,
@@ -655,21 +660,110 @@ fn build(
     });
     let no_hits = BTreeSet::new();
     let cached = cache.as_ref().map_or(&no_hits, |(_, h)| h);
+    // Services compile in parts of 500 (in name order), each part handed to `sink` (or kept)
+    // as soon as it is compiled: a render of 10,000 services never holds every file at once.
+    // Every part renders the organisation's own files the same way: they are kept from the
+    // first part and handed over last, with the catalog, once it is known that something
+    // rendered. The budget guardrail sees the costs of the whole run.
+    // PCTL_RENDER_PART: the part size, for tests that compare renders in parts of 1 and whole.
+    let chunk = std::env::var("PCTL_RENDER_PART")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(500);
+    intents.sort_by(|a, b| a.0.model.metadata.name.cmp(&b.0.model.metadata.name));
+    let team_costs = crate::compile::team_costs(&org.model, &intents);
     // A progress bar on stderr for long runs, when it is a terminal (see progress.rs).
     let progress =
         crate::progress::Progress::new((intents.len() - cached.len()) as u64, "rendering");
-    let mut compiled = crate::compile::compile_with(
-        &org.model,
-        &intents,
-        &blueprints,
-        crate::compile::Options {
-            policies: run.policies.as_ref(),
-            cached,
-            on_service: &|| progress.inc(1),
-        },
-    );
+    let mut whole = crate::expand::Tree::new();
+    let mut tail = crate::expand::Tree::new();
+    let mut service_paths: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut services = Vec::new();
+    let mut environments = BTreeSet::new();
+    let mut costs = Vec::new();
+    let mut clean = BTreeSet::new();
+    let mut diagnostics = Vec::new();
+    let mut sink = sink;
+    for (i, part) in intents.chunks(chunk).enumerate() {
+        let compiled = crate::compile::compile_with(
+            &org.model,
+            part,
+            &blueprints,
+            crate::compile::Options {
+                policies: run.policies.as_ref(),
+                cached,
+                on_service: &|| progress.inc(1),
+                team_costs: Some(&team_costs),
+            },
+        );
+        let mut tree = crate::expand::Tree::new();
+        for (path, f) in compiled.tree {
+            match &f.owner {
+                crate::expand::Owner::Service(_)
+                    if catalog.as_ref().is_some_and(|c| c.contains_key(&path)) =>
+                {
+                    // Found before anything of this part is written (the check after the
+                    // loop is for runs without a catalog part).
+                    let d = Diagnostic::error(
+                        "render/path-conflict",
+                        format!("`{path}` would be generated twice (by a blueprint and by the organisation's service catalog)"),
+                    )
+                    .help("blueprint outputs must not use the catalog's paths (catalog/index.json, catalog/systems.yaml)");
+                    run.diags.push(d);
+                    progress.finish();
+                    return Err(fail(&run, &run.diags, EXIT_INVALID, format));
+                }
+                crate::expand::Owner::Service(_) => {
+                    // Two parts cannot see each other's paths: the first service keeps one.
+                    if !service_paths.insert(path.clone()) {
+                        diagnostics.push(
+                            Diagnostic::error(
+                                "render/path-conflict",
+                                format!(
+                                    "`{path}` would be generated twice (by {} and another service)",
+                                    f.owner.name()
+                                ),
+                            )
+                            .help("service names and blueprint output paths must not collide"),
+                        );
+                        continue;
+                    }
+                    tree.insert(path, f);
+                }
+                _ if i == 0 => {
+                    tail.insert(path, f);
+                }
+                _ => {}
+            }
+        }
+        services.extend(compiled.services);
+        environments.extend(compiled.environments);
+        costs.extend(compiled.costs);
+        clean.extend(compiled.clean);
+        diagnostics.extend(compiled.diagnostics);
+        match sink.as_mut() {
+            Some(sink) => {
+                if let Err(d) = sink(tree) {
+                    progress.finish();
+                    return Err(fail(&run, &[d], EXIT_USAGE, format));
+                }
+            }
+            None => whole.extend(tree),
+        }
+    }
     progress.finish();
-    run.diags.extend(compiled.diagnostics.iter().cloned());
+    let mut diagnostics = crate::diag::dedupe(diagnostics);
+    sort(&mut diagnostics);
+    run.diags.extend(diagnostics.iter().cloned());
+    let mut compiled = crate::compile::Compiled {
+        tree: whole,
+        services,
+        environments: environments.into_iter().collect(),
+        diagnostics,
+        costs,
+        clean,
+    };
     if has_errors(&run.diags) {
         // Services whose blueprints failed were left out of the tree whole.
         if !input.all || compiled.services.is_empty() {
@@ -679,7 +773,7 @@ fn build(
     }
     if let (Some(catalog), false) = (catalog, partial) {
         for (path, f) in catalog {
-            if compiled.tree.contains_key(&path) {
+            if tail.contains_key(&path) || service_paths.contains(&path) {
                 let d = Diagnostic::error(
                     "render/path-conflict",
                     format!("`{path}` would be generated twice (by a blueprint and by the organisation's service catalog)"),
@@ -688,8 +782,16 @@ fn build(
                 run.diags.push(d);
                 return Err(fail(&run, &run.diags, EXIT_INVALID, format));
             }
-            compiled.tree.insert(path, f);
+            tail.insert(path, f);
         }
+    }
+    match sink.as_mut() {
+        Some(sink) => {
+            if let Err(d) = sink(tail) {
+                return Err(fail(&run, &[d], EXIT_USAGE, format));
+            }
+        }
+        None => compiled.tree.extend(tail),
     }
     let approvals = {
         let refs: Vec<&Checked<Intent>> = intents.iter().map(|(c, _)| c).collect();
@@ -718,6 +820,42 @@ fn build(
     })
 }
 
+/// Writes the parts of a render into a folder as they are compiled (see [`build`]).
+struct PartWriter<'a> {
+    out: &'a Path,
+    checked: bool,
+    added: usize,
+    changed: usize,
+    unchanged: usize,
+    /// Every path rendered, and the owners that rendered any: what deletion must spare.
+    paths: std::collections::HashSet<String>,
+    owners: BTreeSet<String>,
+    /// Hashes of the service records written, for the render cache.
+    records: BTreeMap<String, String>,
+}
+
+impl PartWriter<'_> {
+    fn write(&mut self, tree: crate::expand::Tree) -> Result<(), Diagnostic> {
+        if !self.checked {
+            // Before the first write: never into a folder pctl did not write.
+            plan::check_dir(self.out)?;
+            self.checked = true;
+        }
+        let plan = plan::plan_files(self.out, &tree);
+        plan::apply(self.out, &tree, &plan, &|| {})
+            .map_err(|e| Diagnostic::error("out/write", format!("{e:#}")))?;
+        self.added += plan.count(Action::Add);
+        self.changed += plan.count(Action::Change);
+        self.unchanged += plan.unchanged;
+        self.records.extend(crate::cache::records(&tree));
+        for (path, f) in tree {
+            self.owners.insert(f.owner.name());
+            self.paths.insert(path);
+        }
+        Ok(())
+    }
+}
+
 fn cmd_render(
     input: &InputArgs,
     out: Option<&Path>,
@@ -727,19 +865,39 @@ fn cmd_render(
 ) -> u8 {
     let started = std::time::Instant::now();
     let cache_dir = out.filter(|_| use_cache);
+    let mut writer = out.map(|out| PartWriter {
+        out,
+        checked: false,
+        added: 0,
+        changed: 0,
+        unchanged: 0,
+        paths: Default::default(),
+        owners: BTreeSet::new(),
+        records: BTreeMap::new(),
+    });
+    let mut write_part = |tree: crate::expand::Tree| match writer.as_mut() {
+        Some(w) => w.write(tree),
+        None => Ok(()),
+    };
+    let sink: Option<Sink<'_>> = if out.is_some() {
+        Some(&mut write_part)
+    } else {
+        None
+    };
+    let built = build(input, &pins, format, cache_dir, sink);
     let Built {
         run,
         compiled,
         partial,
         cache,
         ..
-    } = match build(input, &pins, format, cache_dir) {
+    } = match built {
         Ok(b) => b,
         Err(code) => return code,
     };
     let (errors, warnings) = counts(&run.diags);
     let finish = if partial { EXIT_INVALID } else { EXIT_OK };
-    let Some(out) = out else {
+    let (Some(out), Some(mut w)) = (out, writer) else {
         report::emit(
             &run.diags,
             &run.sources,
@@ -753,25 +911,25 @@ fn cmd_render(
         }
         return finish;
     };
+    if !w.checked {
+        if let Err(d) = plan::check_dir(out) {
+            return fail(&run, &[d], EXIT_USAGE, format);
+        }
+    }
+    // What pctl generated before and this run did not render: deleted (see plan_deletions).
     let hits = cache.as_ref().map(|(_, h)| h.clone()).unwrap_or_default();
-    let plan = match plan::plan_dir(out, &compiled.tree, partial, &hits) {
-        Ok(p) => p,
-        Err(d) => return fail(&run, &[d], EXIT_USAGE, format),
-    };
-    let progress = crate::progress::Progress::new(plan.changes.len() as u64, "writing");
-    let applied = plan::apply(out, &compiled.tree, &plan, &|| progress.inc(1));
-    progress.finish();
-    if let Err(e) = applied {
+    let deletions = plan::plan_deletions(out, &|p| w.paths.contains(p), &w.owners, partial, &hits);
+    if let Err(e) = plan::apply(out, &crate::expand::Tree::new(), &deletions, &|| {}) {
         let d = Diagnostic::error("out/write", format!("{e:#}"));
         return fail(&run, &[d], EXIT_USAGE, format);
     }
-    if use_cache {
+    if let Some((keys, _)) = &cache {
         // What this render wrote, for the next one. The folder is complete without it.
-        if let Some((keys, _)) = &cache {
-            let _ = crate::cache::write(out, keys, &hits, &compiled.clean, &compiled.tree);
-        }
+        let _ = crate::cache::write(out, keys, &hits, &compiled.clean, &w.records);
     }
-    let files = compiled.tree.len() + plan.kept;
+    let deleted = deletions.count(Action::Delete);
+    w.unchanged += deletions.kept;
+    let files = w.paths.len() + deletions.kept;
     let rendered = compiled
         .services
         .iter()
@@ -783,10 +941,10 @@ fn cmd_render(
         "environments": compiled.environments,
         "files": files,
         "rendered": rendered,
-        "added": plan.count(Action::Add),
-        "changed": plan.count(Action::Change),
-        "deleted": plan.count(Action::Delete),
-        "unchanged": plan.unchanged,
+        "added": w.added,
+        "changed": w.changed,
+        "deleted": deleted,
+        "unchanged": w.unchanged,
         "errors": errors,
         "warnings": warnings,
     });
@@ -822,10 +980,10 @@ fn cmd_render(
                 String::new()
             },
             files,
-            plan.count(Action::Add),
-            plan.count(Action::Change),
-            plan.count(Action::Delete),
-            plan.unchanged,
+            w.added,
+            w.changed,
+            deleted,
+            w.unchanged,
             started.elapsed().as_secs_f64(),
         ),
     );
@@ -859,7 +1017,7 @@ fn cmd_publish(
         approvals,
         partial,
         ..
-    } = match build(input, &pins, format, None) {
+    } = match build(input, &pins, format, None, None) {
         Ok(b) => b,
         Err(code) => return code,
     };
@@ -1209,7 +1367,7 @@ fn cmd_cost(input: &InputArgs, by: CostBy, format: Format) -> u8 {
         compiled,
         partial,
         ..
-    } = match build(input, &pins, format, None) {
+    } = match build(input, &pins, format, None, None) {
         Ok(b) => b,
         Err(code) => return code,
     };

@@ -7,7 +7,7 @@ use crate::model::{Intent, Org};
 use crate::plan;
 use crate::resolve::{self, Source};
 use crate::validate::Checked;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 pub struct Compiled {
@@ -35,6 +35,9 @@ pub struct Options<'a> {
     pub cached: &'a BTreeSet<String>,
     /// Called (from any thread) as each service is done, for progress reports.
     pub on_service: &'a (dyn Fn() + Sync),
+    /// Monthly cost per team for the budget guardrail, when the run compiles its services in
+    /// several parts (see [`team_costs`]); else the costs of the compiled services.
+    pub team_costs: Option<&'a BTreeMap<String, f64>>,
 }
 
 impl Options<'_> {
@@ -42,6 +45,7 @@ impl Options<'_> {
         policies: None,
         cached: &EMPTY,
         on_service: &|| {},
+        team_costs: None,
     };
 }
 
@@ -92,12 +96,19 @@ pub fn compile_with(
         .collect();
     // Guardrails on intents alone, and the budget (which depends on every service of the
     // team): checked for every service, cached or not.
-    let team_costs = crate::cost::by(&costs, "team");
+    let own_costs;
+    let team_costs = match opts.team_costs {
+        Some(t) => t,
+        None => {
+            own_costs = crate::cost::by(&costs, "team");
+            &own_costs
+        }
+    };
     let mut diagnostics = Vec::new();
     let mut denied: BTreeSet<String> = BTreeSet::new();
     for ((c, _), svc) in valid.iter().zip(&services) {
         let mut found = crate::policy::check_intent(org, c, svc);
-        found.extend(crate::policy::budget(org, c, &team_costs));
+        found.extend(crate::policy::budget(org, c, team_costs));
         if found.iter().any(Diagnostic::is_error) {
             denied.insert(svc.name.clone());
         }
@@ -155,4 +166,19 @@ pub fn compile_with(
             .filter(|s| !denied.contains(s))
             .collect(),
     }
+}
+
+/// Monthly cost per team over every valid intent: what [`Options::team_costs`] needs when a
+/// run compiles its services in parts.
+pub fn team_costs(org: &Org, intents: &[(Checked<Intent>, Source)]) -> BTreeMap<String, f64> {
+    use rayon::prelude::*;
+    let org_ctx = resolve::org_context(org);
+    let lines: Vec<crate::cost::Line> = intents
+        .par_iter()
+        .filter(|(c, _)| c.ok)
+        .flat_map_iter(|(c, src)| {
+            crate::cost::of_service(&resolve::resolve(&c.model, org, &org_ctx, src), org)
+        })
+        .collect();
+    crate::cost::by(&lines, "team")
 }

@@ -150,7 +150,18 @@ pub fn plan_dir(
     partial: bool,
     kept: &BTreeSet<String>,
 ) -> Result<Plan, Diagnostic> {
-    let mut plan = Plan::default();
+    check_dir(dir)?;
+    let mut plan = plan_files(dir, tree);
+    let rendered: BTreeSet<String> = tree.values().map(|f| f.owner.name()).collect();
+    let deletions = plan_deletions(dir, &|p| tree.contains_key(p), &rendered, partial, kept);
+    plan.kept = deletions.kept;
+    plan.unchanged += deletions.kept;
+    plan.changes.extend(deletions.changes);
+    Ok(plan)
+}
+
+/// Refuses a folder that is not a folder, or is not empty and was not written by pctl.
+pub fn check_dir(dir: &Path) -> Result<(), Diagnostic> {
     if dir.exists() {
         if !dir.is_dir() {
             return Err(Diagnostic::error(
@@ -169,22 +180,25 @@ pub fn plan_dir(
             .help("render into a new or empty folder; to update a deploy repository use `pctl publish`"));
         }
     }
-    let previous = recorded_paths(dir);
-    let compared: Vec<(&String, Option<Action>)> = {
-        use rayon::prelude::*;
-        let files: Vec<(&String, &RenderedFile)> = tree.iter().collect();
-        files
-            .par_iter()
-            .map(|(path, f)| {
-                let action = match std::fs::read(dir.join(path)) {
-                    Ok(bytes) if bytes == f.content.as_bytes() => None,
-                    Ok(_) => Some(Action::Change),
-                    Err(_) => Some(Action::Add),
-                };
-                (*path, action)
-            })
-            .collect()
-    };
+    Ok(())
+}
+
+/// The files of `tree` to add or change in `dir` (compared byte for byte, in parallel).
+pub fn plan_files(dir: &Path, tree: &Tree) -> Plan {
+    use rayon::prelude::*;
+    let mut plan = Plan::default();
+    let files: Vec<(&String, &RenderedFile)> = tree.iter().collect();
+    let compared: Vec<(&String, Option<Action>)> = files
+        .par_iter()
+        .map(|(path, f)| {
+            let action = match std::fs::read(dir.join(path)) {
+                Ok(bytes) if bytes == f.content.as_bytes() => None,
+                Ok(_) => Some(Action::Change),
+                Err(_) => Some(Action::Add),
+            };
+            (*path, action)
+        })
+        .collect();
     for (path, action) in compared {
         match action {
             None => plan.unchanged += 1,
@@ -193,21 +207,36 @@ pub fn plan_dir(
             }
         }
     }
-    let rendered: BTreeSet<String> = tree.values().map(|f| f.owner.name()).collect();
-    for (path, owner) in previous {
-        if kept.contains(&owner) && !tree.contains_key(&path) {
+    plan
+}
+
+/// The files pctl recorded in `dir` that a run no longer renders: deletions only (`kept` is
+/// the number of recorded files of `kept` owners). `rendered_path`: whether the run rendered a
+/// path; `rendered`: the owners it rendered (see [`plan_dir`] for `partial` and `kept`).
+pub fn plan_deletions(
+    dir: &Path,
+    rendered_path: &dyn Fn(&str) -> bool,
+    rendered: &BTreeSet<String>,
+    partial: bool,
+    kept: &BTreeSet<String>,
+) -> Plan {
+    let mut plan = Plan::default();
+    for (path, owner) in recorded_paths(dir) {
+        if rendered_path(&path) {
+            continue;
+        }
+        if kept.contains(&owner) {
             plan.kept += 1;
-            plan.unchanged += 1;
             continue;
         }
         if partial && !rendered.contains(&owner) {
             continue;
         }
-        if !tree.contains_key(&path) && dir.join(&path).is_file() {
+        if dir.join(&path).is_file() {
             plan.changes.insert(path, Action::Delete);
         }
     }
-    Ok(plan)
+    plan
 }
 
 /// Applies a plan: writes added and changed files (temporary file + rename, so no file is ever

@@ -22,6 +22,8 @@ fn copy_dir(from: &Path, to: &Path) {
 
 struct Org {
     tmp: tempfile::TempDir,
+    /// PCTL_RENDER_PART: compile and write in parts of this many services.
+    part: &'static str,
 }
 
 impl Org {
@@ -31,7 +33,7 @@ impl Org {
             &Path::new(ROOT).join("fixtures/acme"),
             &tmp.path().join("org"),
         );
-        Org { tmp }
+        Org { tmp, part: "500" }
     }
     fn org(&self) -> std::path::PathBuf {
         self.tmp.path().join("org")
@@ -58,6 +60,7 @@ impl Org {
             .arg("--all")
             .arg(self.org())
             .args(sha)
+            .env("PCTL_RENDER_PART", self.part)
             .args(["--format", "json"])
             .args(extra)
             .arg("--out")
@@ -185,7 +188,19 @@ fn the_cache_trusts_records_and_no_cache_checks_every_file() {
 
 #[test]
 fn a_removed_service_is_deleted_and_warnings_survive_cache_hits() {
-    let o = Org::new();
+    removed_service(Org::new());
+}
+
+/// Written in parts of one service, deletion still sees every part.
+#[test]
+fn a_removed_service_is_deleted_when_rendering_in_parts() {
+    removed_service(Org {
+        part: "1",
+        ..Org::new()
+    });
+}
+
+fn removed_service(o: Org) {
     let first = o.render(&[]);
     std::fs::remove_dir_all(o.org().join("nightly-report")).unwrap();
     let after = o.render(&[]);

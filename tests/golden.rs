@@ -48,6 +48,16 @@ fn render_with(
     threads: Option<usize>,
     extra: &[&str],
 ) -> serde_json::Value {
+    render_env(case, out, threads, extra, &[])
+}
+
+fn render_env(
+    case: &Path,
+    out: &Path,
+    threads: Option<usize>,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> serde_json::Value {
     let args: Vec<String> = std::fs::read_to_string(case.join("args"))
         .expect("case has an args file")
         .lines()
@@ -71,6 +81,7 @@ fn render_with(
     if let Some(n) = threads {
         cmd.env("RAYON_NUM_THREADS", n.to_string());
     }
+    cmd.envs(env.iter().copied());
     let output = cmd.output().expect("run pctl");
     assert!(
         output.status.success(),
@@ -193,6 +204,10 @@ fn golden_trees_match_and_render_deterministically() {
         render(case, &single, Some(1));
         let many = tmp.path().join("many");
         render(case, &many, Some(8));
+        // Compiled and written in parts of one service each (a large organisation's path):
+        // same bytes as in one part.
+        let parts = tmp.path().join("parts");
+        render_env(case, &parts, None, &[], &[("PCTL_RENDER_PART", "1")]);
         let cache = |dir: &Path| std::fs::read(dir.join(pctl::cache::FILE)).ok();
         if cache(&single) != cache(&many) || cache(&single).is_none() {
             failures.push(format!(
@@ -202,6 +217,7 @@ fn golden_trees_match_and_render_deterministically() {
         for (label, other) in [
             ("1 thread", read_tree(&single)),
             ("8 threads", read_tree(&many)),
+            ("parts of 1 service", read_tree(&parts)),
         ] {
             if other != actual {
                 failures.push(format!(
