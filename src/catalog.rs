@@ -184,16 +184,21 @@ pub fn org_files(
     ordered.sort_by(|a, b| a.model.metadata.name.cmp(&b.model.metadata.name));
     let deps = dependents(&ordered);
     let systems = systems(&ordered);
-    let mut total = 0.0;
-    let services: Vec<Value> = ordered
+    let services: Vec<Value> = {
+        use rayon::prelude::*;
+        ordered
+            .par_iter()
+            .map(|c| {
+                let svc = resolve_for_catalog(&c.model, org);
+                entry(&svc, org, deps.get(&svc.name).cloned())
+            })
+            .collect()
+    };
+    // Summed in name order, whatever the threads did: the same float every run.
+    let total: f64 = services
         .iter()
-        .map(|c| {
-            let svc = resolve_for_catalog(&c.model, org);
-            let e = entry(&svc, org, deps.get(&svc.name).cloned());
-            total += e["usd_month"].as_f64().unwrap_or(0.0);
-            e
-        })
-        .collect();
+        .map(|e| e["usd_month"].as_f64().unwrap_or(0.0))
+        .sum();
     let index = json!({
         "organisation": org.metadata.name,
         "services": services,

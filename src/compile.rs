@@ -78,10 +78,13 @@ pub fn compile_with(
             .cmp(&b.0.model.metadata.name)
             .then(a.0.file.name.cmp(&b.0.file.name))
     });
-    let services: Vec<resolve::Service> = valid
-        .iter()
-        .map(|(c, src)| resolve::resolve(&c.model, org, &org_ctx, src))
-        .collect();
+    let services: Vec<resolve::Service> = {
+        use rayon::prelude::*;
+        valid
+            .par_iter()
+            .map(|(c, src)| resolve::resolve(&c.model, org, &org_ctx, src))
+            .collect()
+    };
     // Environment-scope outputs see only the organisation: any service's publish renders them,
     // so they must not depend on which services a run happens to include.
     let envs: Vec<serde_json::Value> = org
@@ -106,9 +109,19 @@ pub fn compile_with(
     };
     let mut diagnostics = Vec::new();
     let mut denied: BTreeSet<String> = BTreeSet::new();
-    for ((c, _), svc) in valid.iter().zip(&services) {
-        let mut found = crate::policy::check_intent(org, c, svc);
-        found.extend(crate::policy::budget(org, c, team_costs));
+    let intent_checks: Vec<Vec<Diagnostic>> = {
+        use rayon::prelude::*;
+        valid
+            .par_iter()
+            .zip(services.par_iter())
+            .map(|((c, _), svc)| {
+                let mut found = crate::policy::check_intent(org, c, svc);
+                found.extend(crate::policy::budget(org, c, team_costs));
+                found
+            })
+            .collect()
+    };
+    for (svc, found) in services.iter().zip(intent_checks) {
         if found.iter().any(Diagnostic::is_error) {
             denied.insert(svc.name.clone());
         }
@@ -129,8 +142,15 @@ pub fn compile_with(
                  svc: &resolve::Service,
                  files: &[(String, String)],
                  objects: &[serde_json::Value]| {
-        let found =
-            crate::policy::check(org, &valid[todo[i]].0, svc, files, objects, opts.policies);
+        let found = crate::policy::check(
+            org,
+            &org_ctx,
+            &valid[todo[i]].0,
+            svc,
+            files,
+            objects,
+            opts.policies,
+        );
         (opts.on_service)();
         found
     };

@@ -303,8 +303,10 @@ pub fn check_intent(org: &Org, checked: &Checked<Intent>, svc: &Service) -> Vec<
 /// The checks on what a service rendered: the labels guardrail and the Rego policies. They
 /// depend only on the service's own intent, files and objects and on the organisation (so a
 /// render cache hit needs none of them).
+/// `org_ctx`: the organisation as blueprints see it (`resolve::org_context`), `input.org`.
 pub fn check(
     org: &Org,
+    org_ctx: &Value,
     checked: &Checked<Intent>,
     svc: &Service,
     files: &[(String, String)],
@@ -367,7 +369,7 @@ pub fn check(
             "team": svc.context["team"],
             "deployments": svc.deployments.iter().map(|d| d.context["deployment"].clone()).collect::<Vec<_>>(),
             "objects": objs,
-            "org": svc.context["org"],
+            "org": org_ctx,
         });
         match policies.evaluate(&input) {
             Ok(results) => {

@@ -386,8 +386,8 @@ pub fn resolve(intent: &Intent, org: &Org, org_ctx: &Value, source: &Source) -> 
         labels.insert("pctl.dev/team".into(), json!(m.owner));
         labels.insert("pctl.dev/cost-center".into(), json!(cost_center));
         labels.insert("pctl.dev/environment".into(), json!(env.name));
+        // The organisation (`org`) is added by expand, converted once for every service.
         let mut ctx = Map::new();
-        ctx.insert("org".into(), org_ctx.clone());
         ctx.insert("env".into(), env_ctx);
         ctx.insert("service".into(), service_ctx.clone());
         ctx.insert("team".into(), team_ctx.clone());
@@ -402,7 +402,6 @@ pub fn resolve(intent: &Intent, org: &Org, org_ctx: &Value, source: &Source) -> 
         });
     }
     let mut context = Map::new();
-    context.insert("org".into(), org_ctx.clone());
     context.insert("service".into(), service_ctx);
     context.insert("team".into(), team_ctx);
     context.insert(

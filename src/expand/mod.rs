@@ -116,6 +116,14 @@ pub struct RenderedFile {
 /// it has no files: all or nothing).
 type ServiceOutput = (Vec<(String, String)>, Vec<Diagnostic>, bool);
 
+/// What every service of a run renders with: the add-on blueprints that apply, and the
+/// organisation and pctl as template values (converted once, shared by reference count).
+struct RunValues<'a> {
+    addons: &'a [&'a Blueprint],
+    org: JValue,
+    version: JValue,
+}
+
 /// What [`BlueprintSet::expand`] produced.
 pub struct Expanded {
     pub tree: Tree,
@@ -382,6 +390,7 @@ impl BlueprintSet {
         let org_only = JValue::from(minijinja::value::Serde(
             json!({"org": org_ctx, "pctl": version}),
         ));
+
         let mut diags = Vec::new();
         let addons: Vec<&Blueprint> = self
             .blueprints
@@ -399,12 +408,17 @@ impl BlueprintSet {
             })
             .collect();
 
+        let run_values = RunValues {
+            addons: &addons,
+            org: JValue::from(minijinja::value::Serde(org_ctx)),
+            version: JValue::from(minijinja::value::Serde(&version)),
+        };
         // Per-service outputs, in parallel; results come back in input order.
         let per_service: Vec<ServiceOutput> = services
             .par_iter()
             .zip(feeds.par_iter())
             .enumerate()
-            .map(|(i, (svc, feed))| self.expand_service(i, svc, feed, &addons, &version, check))
+            .map(|(i, (svc, feed))| self.expand_service(i, svc, feed, &run_values, check))
             .collect();
 
         let mut tree = Tree::new();
@@ -493,10 +507,14 @@ impl BlueprintSet {
         index: usize,
         svc: &Service,
         feed: &Feed,
-        addons: &[&Blueprint],
-        version: &Value,
+        run: &RunValues<'_>,
         check: &ServiceCheck<'_>,
     ) -> ServiceOutput {
+        let RunValues {
+            addons,
+            org,
+            version,
+        } = run;
         let mut files = Vec::new();
         let mut objects = Vec::new();
         let mut diags = Vec::new();
@@ -531,11 +549,18 @@ impl BlueprintSet {
         };
         let mut chosen: Vec<&Blueprint> = vec![workload];
         chosen.extend(addons.iter().copied());
-        let with_version = |mut m: Map<String, Value>| {
-            m.insert("pctl".into(), version.clone());
-            m
+        // Contexts are minijinja maps of converted values: the organisation's and pctl's are
+        // converted once per run and shared (an Arc clone), the service's and deployment's once.
+        let shared = |m: &Map<String, Value>| -> BTreeMap<String, JValue> {
+            let mut out: BTreeMap<String, JValue> = m
+                .iter()
+                .map(|(k, v)| (k.clone(), JValue::from(minijinja::value::Serde(v))))
+                .collect();
+            out.insert("org".into(), org.clone());
+            out.insert("pctl".into(), version.clone());
+            out
         };
-        let svc_ctx = JValue::from(minijinja::value::Serde(with_version(svc.context.clone())));
+        let svc_ctx = JValue::from(shared(&svc.context));
         let what = format!("service `{}`", svc.name);
         for bp in &chosen {
             for out in bp.outputs.iter().filter(|o| o.scope == Scope::Service) {
@@ -543,8 +568,8 @@ impl BlueprintSet {
             }
         }
         for dep in &svc.deployments {
-            let base = with_version(dep.context.clone());
-            let ctx = JValue::from(minijinja::value::Serde(&base));
+            let base = shared(&dep.context);
+            let ctx = JValue::from(base.clone());
             let what = format!("service `{}` in environment `{}`", svc.name, dep.env);
             let feed = feed.for_env(&dep.env);
             for bp in &chosen {
@@ -556,8 +581,11 @@ impl BlueprintSet {
                 let rtype = res["type"].as_str().unwrap_or_default();
                 let rname = res["name"].as_str().unwrap_or_default();
                 let mut m = base.clone();
-                m.insert("resource".into(), res.clone());
-                let ctx = JValue::from(minijinja::value::Serde(&m));
+                m.insert(
+                    "resource".into(),
+                    JValue::from(minijinja::value::Serde(res)),
+                );
+                let ctx = JValue::from(m);
                 let what = format!(
                     "resource `{rname}` of service `{}` in environment `{}`",
                     svc.name, dep.env
@@ -572,7 +600,7 @@ impl BlueprintSet {
                         emit(self.render_one(bp, out, &ctx, &what, &feed), &mut diags);
                     }
                 }
-                for bp in addons {
+                for bp in addons.iter() {
                     for out in bp.outputs.iter().filter(|o| o.scope == Scope::Resource) {
                         emit(self.render_one(bp, out, &ctx, &what, &feed), &mut diags);
                     }
