@@ -672,7 +672,8 @@ fn build(
         .filter(|n| *n > 0)
         .unwrap_or(500);
     intents.sort_by(|a, b| a.0.model.metadata.name.cmp(&b.0.model.metadata.name));
-    let team_costs = crate::compile::team_costs(&org.model, &intents);
+    let survey = crate::compile::survey(&org.model, &intents);
+    let team_costs = crate::compile::team_costs(&survey);
     // A progress bar on stderr for long runs, when it is a terminal (see progress.rs).
     let progress =
         crate::progress::Progress::new((intents.len() - cached.len()) as u64, "rendering");
@@ -695,6 +696,7 @@ fn build(
                 cached,
                 on_service: &|| progress.inc(1),
                 team_costs: Some(&team_costs),
+                survey: Some(&survey),
             },
         );
         let mut tree = crate::expand::Tree::new();

@@ -38,6 +38,9 @@ pub struct Options<'a> {
     /// Monthly cost per team for the budget guardrail, when the run compiles its services in
     /// several parts (see [`team_costs`]); else the costs of the compiled services.
     pub team_costs: Option<&'a BTreeMap<String, f64>>,
+    /// What the caller already knows of the services (see [`survey`]): a cached service found
+    /// here is not even resolved.
+    pub survey: Option<&'a BTreeMap<String, Survey>>,
 }
 
 impl Options<'_> {
@@ -46,6 +49,7 @@ impl Options<'_> {
         cached: &EMPTY,
         on_service: &|| {},
         team_costs: None,
+        survey: None,
     };
 }
 
@@ -78,11 +82,30 @@ pub fn compile_with(
             .cmp(&b.0.model.metadata.name)
             .then(a.0.file.name.cmp(&b.0.file.name))
     });
-    let services: Vec<resolve::Service> = {
+    // Every service is resolved, except a cached one the caller surveyed already: it is not
+    // rendered, and the survey has what is needed of it (costs, environments, intent checks).
+    let surveyed = |name: &str| {
+        opts.cached.contains(name) && opts.survey.is_some_and(|s| s.contains_key(name))
+    };
+    let mut resolved: Vec<Option<resolve::Service>> = {
         use rayon::prelude::*;
         valid
             .par_iter()
-            .map(|(c, src)| resolve::resolve(&c.model, org, &org_ctx, src))
+            .map(|(c, src)| {
+                (!surveyed(&c.model.metadata.name))
+                    .then(|| resolve::resolve(&c.model, org, &org_ctx, src))
+            })
+            .collect()
+    };
+    let facts: Vec<Survey> = {
+        use rayon::prelude::*;
+        valid
+            .par_iter()
+            .zip(resolved.par_iter())
+            .map(|((c, _), svc)| match svc {
+                Some(svc) => Survey::of(org, c, svc),
+                None => opts.survey.expect("surveyed")[&c.model.metadata.name].clone(),
+            })
             .collect()
     };
     // Environment-scope outputs see only the organisation: any service's publish renders them,
@@ -93,45 +116,34 @@ pub fn compile_with(
         .iter()
         .map(resolve::env_context)
         .collect();
-    let costs: Vec<crate::cost::Line> = services
-        .iter()
-        .flat_map(|s| crate::cost::of_service(s, org))
-        .collect();
     // Guardrails on intents alone, and the budget (which depends on every service of the
     // team): checked for every service, cached or not.
     let own_costs;
     let team_costs = match opts.team_costs {
         Some(t) => t,
         None => {
-            own_costs = crate::cost::by(&costs, "team");
+            let all: Vec<crate::cost::Line> =
+                facts.iter().flat_map(|f| f.costs.iter().cloned()).collect();
+            own_costs = crate::cost::by(&all, "team");
             &own_costs
         }
     };
     let mut diagnostics = Vec::new();
     let mut denied: BTreeSet<String> = BTreeSet::new();
-    let intent_checks: Vec<Vec<Diagnostic>> = {
-        use rayon::prelude::*;
-        valid
-            .par_iter()
-            .zip(services.par_iter())
-            .map(|((c, _), svc)| {
-                let mut found = crate::policy::check_intent(org, c, svc);
-                found.extend(crate::policy::budget(org, c, team_costs));
-                found
-            })
-            .collect()
-    };
-    for (svc, found) in services.iter().zip(intent_checks) {
+    for ((c, _), f) in valid.iter().zip(&facts) {
+        let mut found = f.intent_checks.clone();
+        found.extend(crate::policy::budget(org, c, team_costs));
         if found.iter().any(Diagnostic::is_error) {
-            denied.insert(svc.name.clone());
+            denied.insert(c.model.metadata.name.clone());
         }
         diagnostics.extend(found);
     }
     // The services to render: all but the cached ones.
     let todo: Vec<usize> = (0..valid.len())
-        .filter(|&i| !opts.cached.contains(&services[i].name))
+        .filter(|&i| !opts.cached.contains(&valid[i].0.model.metadata.name))
         .collect();
-    let to_render: Vec<resolve::Service> = todo.iter().map(|&i| services[i].clone()).collect();
+    let to_render: Vec<resolve::Service> =
+        todo.iter().filter_map(|&i| resolved[i].take()).collect();
     let feeds: Vec<Feed> = todo
         .iter()
         .map(|&i| Feed::new(valid[i].0.file.clone(), Arc::new(valid[i].0.doc.clone())))
@@ -159,24 +171,31 @@ pub fn compile_with(
     diagnostics.extend(expanded.diagnostics);
     denied.extend(expanded.failed);
     tree.retain(|_, f| !matches!(&f.owner, crate::expand::Owner::Service(s) if denied.contains(s)));
-    let services: Vec<resolve::Service> = services
+    let rendered: Vec<resolve::Service> = to_render
         .into_iter()
         .filter(|s| !denied.contains(&s.name))
         .collect();
-    let costs: Vec<crate::cost::Line> = costs
-        .into_iter()
-        .filter(|l| !denied.contains(&l.service))
+    let kept: Vec<(&String, &Survey)> = valid
+        .iter()
+        .zip(&facts)
+        .map(|((c, _), f)| (&c.model.metadata.name, f))
+        .filter(|(name, _)| !denied.contains(*name))
         .collect();
-    plan::add_state(&mut tree, &services, &costs);
+    let costs: Vec<crate::cost::Line> = kept
+        .iter()
+        .flat_map(|(_, f)| f.costs.iter().cloned())
+        .collect();
+    plan::add_state(&mut tree, &rendered, &costs);
     let mut diagnostics = dedupe(diagnostics);
     sort(&mut diagnostics);
-    let environments: BTreeSet<String> = services
+    let environments: BTreeSet<String> = kept
         .iter()
-        .flat_map(|s| s.deployments.iter().map(|d| d.env.clone()))
+        .flat_map(|(_, f)| f.environments.iter().cloned())
         .collect();
+    let services: Vec<String> = kept.iter().map(|(n, _)| (*n).clone()).collect();
     Compiled {
         tree,
-        services: services.iter().map(|s| s.name.clone()).collect(),
+        services,
         environments: environments.into_iter().collect(),
         diagnostics,
         costs,
@@ -188,17 +207,46 @@ pub fn compile_with(
     }
 }
 
-/// Monthly cost per team over every valid intent: what [`Options::team_costs`] needs when a
-/// run compiles its services in parts.
-pub fn team_costs(org: &Org, intents: &[(Checked<Intent>, Source)]) -> BTreeMap<String, f64> {
+/// What a run needs of a service that it does not render: its cost lines, environments and
+/// the guardrails on its intent alone.
+#[derive(Clone)]
+pub struct Survey {
+    pub costs: Vec<crate::cost::Line>,
+    pub environments: Vec<String>,
+    pub intent_checks: Vec<Diagnostic>,
+}
+
+impl Survey {
+    fn of(org: &Org, checked: &Checked<Intent>, svc: &resolve::Service) -> Survey {
+        Survey {
+            costs: crate::cost::of_service(svc, org),
+            environments: svc.deployments.iter().map(|d| d.env.clone()).collect(),
+            intent_checks: crate::policy::check_intent(org, checked, svc),
+        }
+    }
+}
+
+/// Every valid intent's [`Survey`], by service name (each resolved once, in parallel): what a
+/// run compiling its services in parts needs for the budget ([`Options::team_costs`]) and for
+/// its cached services ([`Options::survey`]).
+pub fn survey(org: &Org, intents: &[(Checked<Intent>, Source)]) -> BTreeMap<String, Survey> {
     use rayon::prelude::*;
     let org_ctx = resolve::org_context(org);
-    let lines: Vec<crate::cost::Line> = intents
+    intents
         .par_iter()
         .filter(|(c, _)| c.ok)
-        .flat_map_iter(|(c, src)| {
-            crate::cost::of_service(&resolve::resolve(&c.model, org, &org_ctx, src), org)
+        .map(|(c, src)| {
+            let svc = resolve::resolve(&c.model, org, &org_ctx, src);
+            (c.model.metadata.name.clone(), Survey::of(org, c, &svc))
         })
+        .collect()
+}
+
+/// Monthly cost per team of a survey.
+pub fn team_costs(survey: &BTreeMap<String, Survey>) -> BTreeMap<String, f64> {
+    let lines: Vec<crate::cost::Line> = survey
+        .values()
+        .flat_map(|s| s.costs.iter().cloned())
         .collect();
     crate::cost::by(&lines, "team")
 }
