@@ -24,12 +24,17 @@ pub const SYSTEMS_PATH: &str = "catalog/systems.yaml";
 /// Resolves an intent for the catalog. Nothing here depends on the source commit or image tag,
 /// so neither a git repository nor a tag is needed: the repository is the declared one.
 pub fn resolve_for_catalog(intent: &Intent, org: &Org) -> resolve::Service {
+    resolve_with(intent, org, &resolve::org_context(org))
+}
+
+/// [`resolve_for_catalog`] with the organisation's context computed once by the caller.
+fn resolve_with(intent: &Intent, org: &Org, org_ctx: &Value) -> resolve::Service {
     let source = Source {
         repository: intent.metadata.repository.clone().unwrap_or_default(),
         sha: "0".repeat(40),
         image_tag: "catalog".into(),
     };
-    resolve::resolve(intent, org, &resolve::org_context(org), &source)
+    resolve::resolve(intent, org, org_ctx, &source)
 }
 
 fn opt(v: &Value) -> Value {
@@ -186,10 +191,11 @@ pub fn org_files(
     let systems = systems(&ordered);
     let services: Vec<Value> = {
         use rayon::prelude::*;
+        let org_ctx = resolve::org_context(org);
         ordered
             .par_iter()
             .map(|c| {
-                let svc = resolve_for_catalog(&c.model, org);
+                let svc = resolve_with(&c.model, org, &org_ctx);
                 entry(&svc, org, deps.get(&svc.name).cloned())
             })
             .collect()

@@ -101,36 +101,58 @@ impl Plan {
 /// Paths recorded in a folder's `.pctl/` state: everything pctl generated there before.
 /// Paths recorded in a folder's `.pctl/` state, with the owner that recorded them.
 fn recorded_paths(dir: &Path) -> BTreeMap<String, String> {
-    let mut paths = BTreeMap::new();
+    use rayon::prelude::*;
+    /// What a record says about ownership (the content hashes are not needed here).
+    #[derive(serde::Deserialize)]
+    struct Owned {
+        service: Option<serde_json::Value>,
+        owner: Option<serde_json::Value>,
+        #[serde(default)]
+        files: BTreeMap<String, serde::de::IgnoredAny>,
+    }
     let state = dir.join(STATE_DIR);
-    for entry in walkdir::WalkDir::new(&state)
+    let records: Vec<std::path::PathBuf> = walkdir::WalkDir::new(&state)
         .follow_links(false)
         .into_iter()
         .flatten()
-    {
-        if !entry.file_type().is_file() || entry.path().extension().is_none_or(|e| e != "json") {
-            continue;
+        .filter(|e| e.file_type().is_file() && e.path().extension().is_some_and(|x| x == "json"))
+        .map(|e| e.into_path())
+        .collect();
+    // One record per service: read and parsed in parallel.
+    let read: Vec<(String, String, Vec<String>)> = records
+        .par_iter()
+        .filter_map(|path| {
+            let text = std::fs::read_to_string(path).ok()?;
+            let (owner, files) = match serde_json::from_str::<Owned>(&text) {
+                Ok(o) => (
+                    o.service.or(o.owner),
+                    o.files.into_keys().collect::<Vec<_>>(),
+                ),
+                Err(_) => {
+                    let v = serde_json::from_str::<serde_json::Value>(&text).ok()?;
+                    let files = v
+                        .get("files")
+                        .and_then(|f| f.as_object())
+                        .map(|f| f.keys().cloned().collect())
+                        .unwrap_or_default();
+                    (v.get("service").or_else(|| v.get("owner")).cloned(), files)
+                }
+            };
+            let owner = owner
+                .as_ref()
+                .and_then(|s| s.as_str())
+                .unwrap_or("organisation")
+                .to_string();
+            let rel = path.strip_prefix(dir).ok()?;
+            Some((rel.to_string_lossy().replace('\\', "/"), owner, files))
+        })
+        .collect();
+    let mut paths = BTreeMap::new();
+    for (record, owner, files) in read {
+        for f in files {
+            paths.insert(f, owner.clone());
         }
-        let Ok(text) = std::fs::read_to_string(entry.path()) else {
-            continue;
-        };
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
-            continue;
-        };
-        let owner = v
-            .get("service")
-            .or_else(|| v.get("owner"))
-            .and_then(|s| s.as_str())
-            .unwrap_or("organisation")
-            .to_string();
-        if let Ok(rel) = entry.path().strip_prefix(dir) {
-            paths.insert(rel.to_string_lossy().replace('\\', "/"), owner.clone());
-        }
-        if let Some(files) = v.get("files").and_then(|f| f.as_object()) {
-            for f in files.keys() {
-                paths.insert(f.clone(), owner.clone());
-            }
-        }
+        paths.insert(record, owner);
     }
     paths
 }
