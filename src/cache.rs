@@ -15,8 +15,9 @@
 //! intent alone and the budget (which depends on other services) run on every render. The cache is not part of the deploy tree: publish neither reads nor
 //! writes it.
 
-use crate::plan::{STATE_DIR, sha256};
-use crate::resolve::Source;
+use pctl_core::digest::sha256;
+use pctl_core::plan::STATE_DIR;
+use pctl_core::resolve::Source;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::Path;
@@ -103,7 +104,7 @@ pub fn hits(dir: &Path, keys: &BTreeMap<String, String>) -> BTreeSet<String> {
 }
 
 /// The hashes of the service records in a rendered tree: what [`write`] remembers.
-pub fn records(tree: &crate::expand::Tree) -> BTreeMap<String, String> {
+pub fn records(tree: &pctl_core::expand::Tree) -> BTreeMap<String, String> {
     let prefix = format!("{STATE_DIR}/services/");
     tree.range(prefix.clone()..)
         .take_while(|(p, _)| p.starts_with(&prefix))
@@ -196,13 +197,13 @@ mod tests {
     #[test]
     fn hits_need_the_same_key_and_the_same_record() {
         let dir = tempfile::tempdir().unwrap();
-        let mut tree = crate::expand::Tree::new();
+        let mut tree = pctl_core::expand::Tree::new();
         for s in ["a", "b", "c"] {
             tree.insert(
                 record_path(s),
-                crate::expand::RenderedFile {
+                pctl_core::expand::RenderedFile {
                     content: format!("record of {s}\n"),
-                    owner: crate::expand::Owner::Service(s.into()),
+                    owner: pctl_core::expand::Owner::Service(s.into()),
                 },
             );
             std::fs::create_dir_all(dir.path().join(".pctl/services")).unwrap();

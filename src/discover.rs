@@ -2,8 +2,8 @@
 //! where each intent came from (repository and commit, from git). The only stage besides plan's
 //! writer and publish that looks at the file system or git.
 
-use crate::diag::Diagnostic;
-use crate::resolve::Source;
+use pctl_core::diag::Diagnostic;
+use pctl_core::resolve::Source;
 use std::path::{Path, PathBuf};
 
 pub const INTENT_FILE: &str = "platform.yaml";
@@ -58,6 +58,14 @@ pub fn find_intents(root: &Path, all: bool) -> Result<Vec<PathBuf>, Diagnostic> 
         ));
     }
     Ok(found)
+}
+
+/// The shard (1-based) a service belongs to out of `n`: from a hash of its name, so the
+/// partition never depends on discovery order or on which other services exist.
+pub fn shard_of(service: &str, n: u32) -> u32 {
+    let h = pctl_core::digest::sha256(service);
+    let v = u64::from_str_radix(&h[..16], 16).unwrap_or(0);
+    (v % u64::from(n)) as u32 + 1
 }
 
 /// Where the organisation config comes from.

@@ -1487,7 +1487,7 @@ pub fn markdown(r: &Report) -> String {
 
 fn fail(msg: String) -> u8 {
     let _ = writeln!(anstream::stderr(), "error[metrics]: {msg}");
-    crate::cli::EXIT_USAGE
+    crate::exit::USAGE
 }
 
 /// Protected environments and the deploy branch of an organisation config.
@@ -1677,7 +1677,7 @@ pub fn cmd(args: &Args, format: Format) -> u8 {
         _ => markdown(&report),
     };
     let _ = std::io::stdout().write_all(text.as_bytes());
-    crate::cli::EXIT_OK
+    crate::exit::OK
 }
 
 #[cfg(test)]

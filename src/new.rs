@@ -6,20 +6,18 @@
 //! Nothing is written unless every answer is valid and the generated platform.yaml passes the
 //! same checks as `pctl validate`; existing files are never overwritten without `--force`.
 
-use crate::diag::{Diagnostic, did_you_mean, one_of};
 use crate::discover::{self, OrgSource};
-use crate::expand::BlueprintSet;
-use crate::model::Org;
 use crate::report::{self, Format};
-use crate::source::{SourceFile, SourceMap};
-use crate::validate::{self, Capabilities, schema, semantic};
+use pctl_core::diag::{Diagnostic, did_you_mean, one_of};
+use pctl_core::expand::BlueprintSet;
+use pctl_core::model::Org;
+use pctl_core::source::{SourceFile, SourceMap};
+use pctl_core::validate::{self, Capabilities, schema, semantic};
 use std::fmt::Write as _;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
-const EXIT_OK: u8 = 0;
-const EXIT_INVALID: u8 = 1;
-const EXIT_USAGE: u8 = 2;
+use crate::exit::{INVALID as EXIT_INVALID, OK as EXIT_OK, USAGE as EXIT_USAGE};
 
 /// The longest service name: "<env>-<name>" must still fit a DNS label (docs/contract.md).
 pub const MAX_NAME: usize = 40;
@@ -138,7 +136,7 @@ pub fn run(args: NewArgs, format: Format) -> u8 {
         Ok(o) => o,
         Err((diags, code)) => return out.fail(&diags, code),
     };
-    let caps = match BlueprintSet::load(None, &sources) {
+    let caps = match BlueprintSet::load(&[], &sources) {
         Ok(b) => b.capabilities(),
         Err(diags) => return out.fail(&diags, EXIT_INVALID),
     };
@@ -210,7 +208,7 @@ fn load_org(
             SourceFile::new("(built-in) examples/pctl-org.yaml", schema::default_org()),
             None,
         ),
-        OrgSource::File(p) => match crate::load::read_source(&p, &display(&p)) {
+        OrgSource::File(p) => match crate::inputs::read_source(&p, &display(&p)) {
             Ok(f) => (f, Some(p)),
             Err(d) => {
                 let code = if explicit.is_some() && !p.exists() {
@@ -719,7 +717,7 @@ fn deploy_branch(org: &Org) -> String {
 }
 
 /// The environment whose URL `new` shows: `dev` if there is one, else the first unprotected one.
-fn dev_env(org: &Org) -> Option<&crate::model::Environment> {
+fn dev_env(org: &Org) -> Option<&pctl_core::model::Environment> {
     let envs = &org.spec.environments;
     envs.iter()
         .find(|e| e.name == "dev")

@@ -10,11 +10,13 @@
 //!   contains the commit (libgit2's local transport can lose a concurrent update silently).
 //! - Atomic: the remote only ever sees one complete commit or nothing.
 
-use crate::diag::Diagnostic;
 use crate::discover::redact_url;
-use crate::expand::{Owner, Tree};
-use crate::plan::{Action, STATE_DIR, env_of, sha256};
 use git2::{FetchOptions, ObjectType, Oid, PushOptions, RemoteCallbacks, Repository, Signature};
+use pctl_core::diag::Diagnostic;
+use pctl_core::digest::{sha256, sha256_bytes};
+use pctl_core::expand::{Owner, Tree};
+pub use pctl_core::plan::Change;
+use pctl_core::plan::{Action, STATE_DIR, env_of};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
@@ -48,17 +50,6 @@ impl Target {
         }
         m
     }
-}
-
-/// One file the publish changes.
-#[derive(Debug, Clone)]
-pub struct Change {
-    pub path: String,
-    pub action: Action,
-    /// `organisation` or the service name.
-    pub owner: String,
-    pub old: Option<Vec<u8>>,
-    pub new: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -256,7 +247,7 @@ pub fn plan(
         .files
         .values()
         .map(|(o, _)| o.as_str())
-        .filter(|o| *o != "organisation" && *o != crate::expand::CATALOG_OWNER)
+        .filter(|o| *o != "organisation" && *o != pctl_core::expand::CATALOG_OWNER)
         .collect();
     for s in &target.remove {
         if !known.contains(s.as_str()) {
@@ -264,7 +255,7 @@ pub fn plan(
                 "publish/unknown-service",
                 format!("`--remove {s}`: the deploy repository has no files of a service `{s}`"),
             )
-            .expected(crate::diag::one_of(&known.iter().collect::<Vec<_>>()));
+            .expected(pctl_core::diag::one_of(&known.iter().collect::<Vec<_>>()));
             d = d.suggest(
                 s,
                 known.iter().copied(),
@@ -345,10 +336,6 @@ fn find_edit(repo: &Repository, path: &str, hash: &str) -> Option<(String, Strin
         }
     }
     None
-}
-
-fn sha256_bytes(b: &[u8]) -> String {
-    sha256(&String::from_utf8_lossy(b))
 }
 
 fn callbacks<'a>(

@@ -177,7 +177,7 @@ fn shards_partition_the_services_stably() {
                 "shards overlap: {union:?} {part:?}"
             );
             for s in &part {
-                assert_eq!(pctl::cli::shard_of(s, n), i);
+                assert_eq!(pctl::discover::shard_of(s, n), i);
             }
             union.extend(part);
         }
@@ -198,7 +198,7 @@ fn shard_assignment_is_pinned() {
         "nightly-report",
     ]
     .iter()
-    .map(|s| pctl::cli::shard_of(s, 4))
+    .map(|s| pctl::discover::shard_of(s, 4))
     .collect();
     assert_eq!(got, [2, 3, 3, 4]);
 }

@@ -263,10 +263,10 @@ fn check_catalog(tree: &Path) -> BTreeMap<(String, String), Value> {
             continue;
         }
         let text = std::fs::read_to_string(&path).unwrap();
-        let file = pctl::source::SourceFile::new(&rel, text.clone());
-        let docs = pctl::load::parse_all(
+        let file = pctl_core::source::SourceFile::new(&rel, text.clone());
+        let docs = pctl_core::load::parse_all(
             &file,
-            pctl::load::Options {
+            pctl_core::load::Options {
                 strict_scalars: true,
                 ..Default::default()
             },
@@ -342,8 +342,8 @@ fn organisation_run_renders_valid_backstage_entities() {
     render(&["fixtures/tricky-values"], tmp.path());
     let text =
         std::fs::read_to_string(tmp.path().join("catalog/tricky/catalog-info.yaml")).unwrap();
-    let file = pctl::source::SourceFile::new("t", text);
-    let docs = pctl::load::parse_all(&file, Default::default()).unwrap();
+    let file = pctl_core::source::SourceFile::new("t", text);
+    let docs = pctl_core::load::parse_all(&file, Default::default()).unwrap();
     let mut problems = Vec::new();
     for d in &docs {
         check_entity(&d.value, "tricky", &mut problems);
@@ -694,10 +694,10 @@ fn pctl_catalog_answers_the_seed_questions() {
 
 #[test]
 fn several_documents_only_under_catalog() {
-    let sources = pctl::source::SourceMap::default();
+    let sources = pctl_core::source::SourceMap::default();
     let two = "a: 1\n---\nb: 2\n";
     let check = |path: &str, text: &str| -> Vec<&'static str> {
-        pctl::expand::check::check(path, text, false, &sources)
+        pctl_core::expand::check::check(path, text, false, &sources)
             .iter()
             .map(|d| d.code)
             .collect()

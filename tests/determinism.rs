@@ -1,9 +1,9 @@
 //! The compile core is a pure function: the order intents arrive in (file system, threads)
 //! never changes a byte of output.
 
-use pctl::cli::check_inputs;
-use pctl::compile::compile;
-use pctl::resolve::Source;
+use pctl::inputs::check_inputs;
+use pctl_core::compile::compile;
+use pctl_core::resolve::Source;
 use std::path::Path;
 
 #[test]
@@ -12,7 +12,7 @@ fn shuffled_input_order_gives_identical_bytes() {
     for fixture in ["fixtures/acme", "fixtures/acme-flux"] {
         let run = check_inputs(&root.join(fixture), true, None, None);
         assert!(
-            !pctl::diag::has_errors(&run.diags),
+            !pctl_core::diag::has_errors(&run.diags),
             "{fixture}: {:?}",
             run.diags
         );
@@ -40,7 +40,7 @@ fn shuffled_input_order_gives_identical_bytes() {
         rotated_input.rotate_left(1);
         let rotated = compile(&org.model, &rotated_input, blueprints);
         assert!(
-            !pctl::diag::has_errors(&forward.diagnostics),
+            !pctl_core::diag::has_errors(&forward.diagnostics),
             "{:?}",
             forward.diagnostics
         );
@@ -78,9 +78,9 @@ fn organisation_files_do_not_depend_on_which_services_are_rendered() {
             .map(|(_, c)| (c.clone(), src.clone()))
             .collect();
         let full = compile(&org.model, &all, blueprints);
-        let org_files = |tree: &pctl::expand::Tree| -> Vec<(String, String)> {
+        let org_files = |tree: &pctl_core::expand::Tree| -> Vec<(String, String)> {
             tree.iter()
-                .filter(|(_, f)| f.owner == pctl::expand::Owner::Org)
+                .filter(|(_, f)| f.owner == pctl_core::expand::Owner::Org)
                 .map(|(p, f)| (p.clone(), f.content.clone()))
                 .collect()
         };

@@ -1,11 +1,12 @@
 //! Stage 8, report: the one place diagnostics become text. Human (rustc-style snippets with a
 //! caret, via annotate-snippets), JSON for machines, GitHub workflow-command annotations.
 
-pub mod review;
+pub mod diff;
+pub mod github;
 
-use crate::diag::{Diagnostic, Severity};
-use crate::source::SourceMap;
 use annotate_snippets::{AnnotationKind, Group, Level, Origin, Renderer, Snippet};
+use pctl_core::diag::{Diagnostic, Severity};
+use pctl_core::source::SourceMap;
 use std::io::Write;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -11,7 +11,6 @@ use crate::source::SourceFile;
 use saphyr_parser::{Event, Parser, ScalarStyle, ScanError};
 use serde_json::{Map, Number, Value};
 use std::collections::HashMap;
-use std::path::Path;
 
 /// Inputs larger than this are refused before parsing (a platform.yaml is a few KiB).
 pub const MAX_INPUT_BYTES: u64 = 1024 * 1024;
@@ -83,38 +82,6 @@ pub struct Options {
     /// Skip the span index (JSON pointer -> position): for rendered output, where only the
     /// values are used, it would be a third of the parse's work.
     pub no_spans: bool,
-}
-
-/// Reads a file as UTF-8 text with the limits every input gets. Errors are diagnostics.
-pub fn read_source(path: &Path, display: &str) -> Result<SourceFile, Diagnostic> {
-    let meta = std::fs::metadata(path).map_err(|e| {
-        Diagnostic::error("file/unreadable", format!("cannot read `{display}`: {e}"))
-            .in_file(display)
-    })?;
-    if meta.is_dir() {
-        return Err(Diagnostic::error(
-            "file/is-directory",
-            format!("`{display}` is a directory, not a file"),
-        )
-        .in_file(display)
-        .help("platform.yaml must be a file; rename or remove the directory"));
-    }
-    if meta.len() > MAX_INPUT_BYTES {
-        return Err(Diagnostic::error(
-            "file/too-large",
-            format!(
-                "`{display}` is {} bytes; pctl reads at most {MAX_INPUT_BYTES}",
-                meta.len()
-            ),
-        )
-        .in_file(display)
-        .help("a platform.yaml describes one service and is a few KiB; is this the right file?"));
-    }
-    let bytes = std::fs::read(path).map_err(|e| {
-        Diagnostic::error("file/unreadable", format!("cannot read `{display}`: {e}"))
-            .in_file(display)
-    })?;
-    source_from_bytes(display, bytes)
 }
 
 /// Decodes bytes as UTF-8, pointing at the first bad byte otherwise.

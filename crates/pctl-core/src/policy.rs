@@ -99,7 +99,7 @@ impl Policies {
             for (path, text) in files {
                 all.push_str(&format!("{}:{path}{}:{text}", path.len(), text.len()));
             }
-            let fingerprint = crate::plan::sha256(&all);
+            let fingerprint = crate::digest::sha256(&all);
             Ok(Policies {
                 engine,
                 packages,

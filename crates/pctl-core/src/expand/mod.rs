@@ -17,7 +17,6 @@ use rayon::prelude::*;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 
 /// Which part of the model an output is rendered for, and so how often.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -79,6 +78,16 @@ struct RawOutput {
     path: String,
     scope: Option<Scope>,
     when: Option<String>,
+}
+
+/// One file of an organisation's blueprint folder, as the caller read it.
+#[derive(Debug, Clone)]
+pub struct OverrideFile {
+    /// Relative to the folder, with `/` separators: `web-service/blueprint.yaml`.
+    pub path: String,
+    /// How diagnostics name the file.
+    pub display: String,
+    pub text: String,
 }
 
 /// Who owns a generated file: one service, or the organisation (shared entry points), or the
@@ -153,10 +162,11 @@ pub struct BlueprintSet {
 }
 
 impl BlueprintSet {
-    /// Loads the built-in blueprints, then an organisation's folder: a blueprint folder there
-    /// replaces the built-in one of the same name; `_common/` files replace file by file.
+    /// Loads the built-in blueprints, then an organisation's folder (read by the caller, see
+    /// [`OverrideFile`]): a blueprint folder there replaces the built-in one of the same name;
+    /// `_common/` files replace file by file.
     pub fn load(
-        override_dir: Option<&Path>,
+        overrides: &[OverrideFile],
         sources: &SourceMap,
     ) -> Result<BlueprintSet, Vec<Diagnostic>> {
         let mut files: BTreeMap<String, (String, String)> = embedded_blueprints()
@@ -171,52 +181,12 @@ impl BlueprintSet {
             .collect();
         let mut builtin: BTreeMap<String, bool> = BTreeMap::new();
         let mut diags = Vec::new();
-        if let Some(dir) = override_dir {
-            if !dir.is_dir() {
-                return Err(vec![
-                    Diagnostic::error(
-                        "blueprint/no-folder",
-                        format!(
-                            "blueprints folder `{}` does not exist or is not a folder",
-                            dir.display()
-                        ),
-                    )
-                    .help(
-                        "pass --blueprints with a folder that holds one sub-folder per blueprint",
-                    ),
-                ]);
-            }
-            let mut found: BTreeMap<String, (String, String)> = BTreeMap::new();
-            for entry in walkdir::WalkDir::new(dir)
-                .follow_links(false)
-                .sort_by_file_name()
-            {
-                let entry = match entry {
-                    Ok(e) => e,
-                    Err(e) => {
-                        diags.push(Diagnostic::error(
-                            "blueprint/unreadable",
-                            format!("cannot read blueprints folder: {e}"),
-                        ));
-                        continue;
-                    }
-                };
-                if !entry.file_type().is_file() {
-                    continue;
-                }
-                let rel = entry.path().strip_prefix(dir).unwrap_or(entry.path());
-                let rel = rel.to_string_lossy().replace('\\', "/");
-                if rel.starts_with('.') || rel.ends_with(".md") {
-                    continue;
-                }
-                let display = entry.path().display().to_string();
-                match load::read_source(entry.path(), &display) {
-                    Ok(src) => {
-                        found.insert(rel, (display, src.text.to_string()));
-                    }
-                    Err(d) => diags.push(d),
-                }
-            }
+        if !overrides.is_empty() {
+            let found: BTreeMap<String, (String, String)> = overrides
+                .iter()
+                .filter(|f| !f.path.starts_with('.') && !f.path.ends_with(".md"))
+                .map(|f| (f.path.clone(), (f.display.clone(), f.text.clone())))
+                .collect();
             let replaced: Vec<String> = found
                 .keys()
                 .filter_map(|p| p.split_once('/').map(|(f, _)| f.to_string()))
@@ -302,7 +272,7 @@ impl BlueprintSet {
         for (name, (_, text)) in &self.display {
             all.push_str(&format!("{}:{name}{}:{text}", name.len(), text.len()));
         }
-        crate::plan::sha256(&all)
+        crate::digest::sha256(&all)
     }
 
     pub fn capabilities(&self) -> Capabilities {

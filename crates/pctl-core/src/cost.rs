@@ -5,8 +5,8 @@
 //! Compute is priced at the replica floor: `replicas`, or `autoscale.min` (what always runs).
 
 use crate::model::Org;
+use crate::quantity::{parse_cpu, parse_memory};
 use crate::resolve::Service;
-use crate::validate::semantic::{parse_cpu, parse_memory};
 use serde::Serialize;
 use std::collections::BTreeMap;
 

@@ -70,11 +70,11 @@ fn observability_context(org: &Org) -> Value {
 
 /// A percentage threshold (`1%`) as a fraction (0.01); a duration (`200ms`) in seconds (0.2).
 fn fraction(p: Option<&String>) -> Value {
-    p.and_then(|p| crate::validate::semantic::parse_percent(p))
+    p.and_then(|p| crate::quantity::parse_percent(p))
         .map_or(Value::Null, |v| json!(v / 100.0))
 }
 fn seconds(d: Option<&String>) -> Value {
-    d.and_then(|d| crate::validate::semantic::parse_duration_ms(d))
+    d.and_then(|d| crate::quantity::parse_duration_ms(d))
         .map_or(Value::Null, |ms| json!(ms as f64 / 1000.0))
 }
 
@@ -92,7 +92,7 @@ fn deploy_context(intent: &Intent, org: &Org) -> Value {
             json!({
                 "weight": st.weight,
                 "duration": st.duration,
-                "seconds": st.duration.as_ref().and_then(|x| crate::validate::semantic::parse_duration_ms(x)).map(|ms| ms.div_ceil(1000)),
+                "seconds": st.duration.as_ref().and_then(|x| crate::quantity::parse_duration_ms(x)).map(|ms| ms.div_ceil(1000)),
                 "metrics": st.metrics,
                 "error_rate_max": fraction(st.metrics.get("error_rate_less_than")),
                 "latency_p99_max": seconds(st.metrics.get("latency_p99_less_than")),
@@ -457,7 +457,7 @@ pub fn cloud_name(name: &str) -> String {
     if name.len() <= MAX {
         return name.to_string();
     }
-    let hash = crate::plan::sha256(name);
+    let hash = crate::digest::sha256(name);
     format!("{}-{}", name[..MAX - 9].trim_end_matches('-'), &hash[..8])
 }
 

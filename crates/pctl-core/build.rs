@@ -1,5 +1,5 @@
-//! Embeds `schemas/`, `blueprints/` and the example organisation config into the binary, so that
-//! the binary alone works. Generates `$OUT_DIR/embedded.rs` with `(relative path, contents)` pairs,
+//! Embeds the workspace's `schemas/`, `blueprints/` and the example organisation config into the
+//! core crate (and so into the binary), so that the binary alone works. Generates `$OUT_DIR/embedded.rs` with `(relative path, contents)` pairs,
 //! sorted by path so the build is deterministic.
 use std::{env, fs, path::Path};
 
@@ -24,30 +24,39 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<String>) {
 }
 
 fn table(name: &str, dir: &str) -> String {
-    let manifest = env::var("CARGO_MANIFEST_DIR").unwrap();
-    let root = Path::new(&manifest).join(dir);
-    println!("cargo:rerun-if-changed={dir}");
+    let root = workspace().join(dir);
+    println!("cargo:rerun-if-changed={}", root.display());
     let mut files = Vec::new();
     collect(&root, &root, &mut files);
     let mut s = format!("pub static {name}: &[(&str, &str)] = &[\n");
     for f in files {
-        println!("cargo:rerun-if-changed={dir}/{f}");
+        let full = root.join(&f);
+        println!("cargo:rerun-if-changed={}", full.display());
         s.push_str(&format!(
-            "    ({f:?}, include_str!(concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/{dir}/{f}\"))),\n"
+            "    ({f:?}, include_str!({:?})),\n",
+            full.display().to_string()
         ));
     }
     s.push_str("];\n");
     s
 }
 
+/// The workspace root: schemas and blueprints are top-level folders of the repository.
+fn workspace() -> std::path::PathBuf {
+    let manifest = env::var("CARGO_MANIFEST_DIR").unwrap();
+    Path::new(&manifest).join("../..")
+}
+
 fn main() {
     let mut src = String::new();
     src.push_str(&table("SCHEMAS", "schemas"));
     src.push_str(&table("BLUEPRINTS", "blueprints"));
-    println!("cargo:rerun-if-changed=examples/pctl-org.yaml");
-    src.push_str(
-        "pub static DEFAULT_ORG: &str = include_str!(concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/examples/pctl-org.yaml\"));\n",
-    );
+    let org = workspace().join("examples/pctl-org.yaml");
+    println!("cargo:rerun-if-changed={}", org.display());
+    src.push_str(&format!(
+        "pub static DEFAULT_ORG: &str = include_str!({:?});\n",
+        org.display().to_string()
+    ));
     let out = Path::new(&env::var("OUT_DIR").unwrap()).join("embedded.rs");
     fs::write(out, src).unwrap();
 }

@@ -1,102 +1,12 @@
-//! Stage 6, plan: what pctl owns in a deploy tree (the `.pctl/` records), and what must change
-//! in a folder to make it equal to a rendered tree. Writing happens only after the whole plan
-//! is known, file by file through a temporary name, and touches only what changed.
+//! The output folder of `render --out`: compare a rendered tree with it, write only what
+//! changed (temporary file + rename, in parallel) and delete only files pctl recorded there.
 
-use crate::diag::Diagnostic;
-use crate::expand::{Owner, RenderedFile, Tree};
-use crate::resolve::Service;
-use sha2::{Digest, Sha256};
+use pctl_core::diag::Diagnostic;
+use pctl_core::expand::{RenderedFile, Tree};
+use pctl_core::plan::{Action, Plan, STATE_DIR};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::Path;
-
-pub const STATE_DIR: &str = ".pctl";
-
-/// The environment a deploy-tree path belongs to: `apps/<env>/…`, `terraform/<env>/…`,
-/// `clusters/<env>/…`.
-pub fn env_of(path: &str) -> Option<&str> {
-    let mut parts = path.split('/');
-    match parts.next()? {
-        "apps" | "terraform" | "clusters" => parts.next(),
-        _ => None,
-    }
-}
-
-pub fn sha256(text: &str) -> String {
-    let digest = Sha256::digest(text.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Adds one record per service (`.pctl/services/<name>.json`) and one for the organisation's
-/// files: path -> content hash, plus where the content came from. A publish uses them to know
-/// which files are pctl's, and whether someone edited one by hand.
-pub fn add_state(tree: &mut Tree, services: &[Service], costs: &[crate::cost::Line]) {
-    let mut by_owner: BTreeMap<Owner, BTreeMap<String, String>> = BTreeMap::new();
-    for (path, f) in tree.iter() {
-        by_owner
-            .entry(f.owner.clone())
-            .or_default()
-            .insert(path.clone(), sha256(&f.content));
-    }
-    let version = env!("CARGO_PKG_VERSION");
-    for (owner, files) in by_owner {
-        let (path, record) = match &owner {
-            Owner::Org => (
-                format!("{STATE_DIR}/organisation.json"),
-                serde_json::json!({"owner": "organisation", "pctl_version": version, "files": files}),
-            ),
-            // Rendered only by runs over the whole organisation; its own record, so that a
-            // single service's run neither claims nor deletes these files.
-            Owner::Catalog => (
-                format!("{STATE_DIR}/catalog.json"),
-                serde_json::json!({"owner": owner.name(), "pctl_version": version, "files": files}),
-            ),
-            Owner::Service(name) => {
-                let svc = services.iter().find(|s| &s.name == name);
-                let envs: Vec<&str> = svc
-                    .map(|s| s.deployments.iter().map(|d| d.env.as_str()).collect())
-                    .unwrap_or_default();
-                (
-                    format!("{STATE_DIR}/services/{name}.json"),
-                    serde_json::json!({
-                        "service": name,
-                        "source": svc.map(|s| serde_json::json!({"repository": s.source.repository, "sha": s.source.sha})),
-                        "environments": envs,
-                        "team": svc.and_then(|s| s.context["service"]["owner"].as_str()),
-                        "usd_month": crate::cost::total(&costs.iter().filter(|l| &l.service == name).cloned().collect::<Vec<_>>()),
-                        "pctl_version": version,
-                        "files": files,
-                    }),
-                )
-            }
-        };
-        let mut content = serde_json::to_string_pretty(&record).expect("json");
-        content.push('\n');
-        tree.insert(path, RenderedFile { content, owner });
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Action {
-    Add = 0,
-    Change = 1,
-    Delete = 2,
-}
-
-#[derive(Debug, Default)]
-pub struct Plan {
-    pub changes: BTreeMap<String, Action>,
-    /// Files the tree and the folder agree on, including the kept ones.
-    pub unchanged: usize,
-    /// Files of render cache hits, kept as they are without being rendered or read.
-    pub kept: usize,
-}
-
-impl Plan {
-    pub fn count(&self, a: Action) -> usize {
-        self.changes.values().filter(|x| **x == a).count()
-    }
-}
 
 /// Paths recorded in a folder's `.pctl/` state: everything pctl generated there before.
 /// Paths recorded in a folder's `.pctl/` state, with the owner that recorded them.

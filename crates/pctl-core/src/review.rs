@@ -2,9 +2,10 @@
 //! (markdown, within GitHub's size limits, risky items first), the complete plan as JSON, and
 //! the step summary. Pure: takes the plan, returns text.
 
+use crate::digest::sha256;
+use crate::plan::Action;
+use crate::plan::Change;
 pub use crate::plan::env_of;
-use crate::plan::{Action, sha256};
-use crate::publish::Change;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;

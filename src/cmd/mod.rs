@@ -1,0 +1,9 @@
+//! One module per subcommand: each parses nothing (clap did), calls the stages, and returns a
+//! [`crate::exit::Report`] for `cli::finish` to render.
+
+pub mod catalog;
+pub mod cost;
+pub mod graph;
+pub mod publish;
+pub mod render;
+pub mod validate;

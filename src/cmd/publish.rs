@@ -1,0 +1,252 @@
+//! `pctl diff` and `pctl publish`: the rendered change against the deploy repository, as a
+//! unified diff and a review (markdown, plan.json, GitHub step summary), and for publish one
+//! commit pushed to the deploy branch or a review branch.
+
+use crate::discover::{SourceOverrides, redact_url};
+use crate::exit::{self, Report};
+use crate::inputs::{Inputs, display};
+use crate::pipeline::{Built, build, fail};
+use crate::report::Format;
+use pctl_core::diag::Diagnostic;
+use pctl_core::plan::Action;
+use std::path::PathBuf;
+
+/// Where the deploy repository is and how the review is delivered.
+#[derive(Debug, Clone)]
+pub struct Deploy {
+    pub deploy_repo: String,
+    pub branch: Option<String>,
+    pub report_dir: Option<PathBuf>,
+    pub split: bool,
+    pub protected_via_branch: Option<String>,
+}
+
+pub fn run(
+    input: &Inputs,
+    pins: SourceOverrides,
+    deploy: &Deploy,
+    publish: Option<(bool, Vec<String>, u32)>,
+    format: Format,
+) -> Report {
+    let input = &Inputs {
+        allow_none: publish
+            .as_ref()
+            .is_some_and(|(_, remove, _)| !remove.is_empty()),
+        ..input.clone()
+    };
+    let Built {
+        run,
+        org,
+        compiled,
+        sources,
+        times,
+        approvals,
+        partial,
+        ..
+    } = match build(input, &pins, None, None) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let (force, remove, max_attempts) = publish.clone().unwrap_or((false, Vec::new(), 1));
+    if let Some(s) = remove.iter().find(|s| compiled.services.contains(s)) {
+        let d = Diagnostic::error(
+            "usage/remove-rendered",
+            format!("`--remove {s}` names a service this run renders"),
+        )
+        .help("remove its platform.yaml from the run, or drop --remove");
+        return fail(&run, &[d], exit::USAGE);
+    }
+    let target = crate::publish::Target {
+        url: deploy.deploy_repo.clone(),
+        base: org
+            .model
+            .spec
+            .deploy_repository
+            .branch
+            .clone()
+            .unwrap_or_else(|| "main".into()),
+        branch: deploy.branch.clone(),
+        force,
+        remove,
+        max_attempts,
+        token: std::env::var("PCTL_GIT_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty()),
+    };
+    let prov = crate::publish::Provenance { sources, times };
+    let mut target = target;
+    if let (Some(review), true, false) = (
+        &deploy.protected_via_branch,
+        publish.is_some(),
+        org.model.spec.direct_publish,
+    ) {
+        // The organisation does not allow direct publishes at all: always review.
+        target.branch = Some(review.clone());
+    } else if let (Some(review), true) = (&deploy.protected_via_branch, publish.is_some()) {
+        // Plan first; a change that reaches a protected environment goes through review.
+        let protected = org.model.protected_envs();
+        match crate::publish::run(&compiled.tree, &target, &prov, false) {
+            Ok(plan) => {
+                // The organisation's shared entry points are the platform team's, not this
+                // service's change: only the service's own files decide.
+                let touches = plan.changes.iter().any(|c| {
+                    c.owner != "organisation"
+                        && pctl_core::review::env_of(&c.path)
+                            .is_some_and(|e| protected.contains(&e))
+                });
+                if touches {
+                    target.branch = Some(review.clone());
+                }
+            }
+            Err((diags, environment)) => {
+                return fail(&run, &diags, publish_exit(environment));
+            }
+        }
+    }
+    let outcome = match crate::publish::run(&compiled.tree, &target, &prov, publish.is_some()) {
+        Ok(o) => o,
+        Err((diags, environment)) => return fail(&run, &diags, publish_exit(environment)),
+    };
+    let count = |a: Action| outcome.changes.iter().filter(|c| c.action == a).count();
+    let mut names: Vec<String> = compiled.services.clone();
+    names.extend(target.remove.iter().map(|s| format!("remove {s}")));
+    let ctx = pctl_core::review::Context {
+        title: format!(
+            "pctl: {}",
+            if names.is_empty() {
+                "organisation".to_string()
+            } else {
+                names.join(", ")
+            }
+        ),
+        protected_envs: org
+            .model
+            .spec
+            .environments
+            .iter()
+            .filter(|e| e.protected)
+            .map(|e| e.name.clone())
+            .collect(),
+        destination: format!("{} `{}`", redact_url(&target.url), outcome.branch),
+        approvals,
+    };
+    let plan_json = pctl_core::review::plan_json(&outcome.changes, &outcome.removals, &ctx);
+    let summary = serde_json::json!({
+        "commit": outcome.commit,
+        "branch": outcome.branch,
+        "attempts": outcome.attempts,
+        "added": count(Action::Add),
+        "changed": count(Action::Change),
+        "deleted": count(Action::Delete),
+        "removals": outcome.removals,
+        "files": plan_json["files"],
+    });
+    let markdown = pctl_core::review::markdown(&outcome.changes, &outcome.removals, &ctx);
+    if let Some(dir) = &deploy.report_dir {
+        if let Err(e) = crate::report::github::write_reports(
+            dir,
+            &markdown,
+            &pctl_core::review::split_parts(&outcome.changes, &ctx),
+            &summary,
+        ) {
+            let d = Diagnostic::error(
+                "report/write",
+                format!("cannot write the review into {}: {e}", display(dir)),
+            )
+            .help("choose a writable --report-dir");
+            return fail(&run, &[d], exit::USAGE);
+        }
+    }
+    if format == Format::Github {
+        // Step outputs for the GitHub Action (action.yml reads them).
+        let changed = outcome
+            .changes
+            .iter()
+            .any(|c| !c.path.starts_with(".pctl/"));
+        crate::report::github::set_outputs(&[
+            ("changed", changed.to_string()),
+            ("commit-sha", outcome.commit.clone().unwrap_or_default()),
+            ("branch", outcome.branch.clone()),
+            ("base-branch", target.base.clone()),
+        ]);
+        crate::report::github::append_step_summary(&pctl_core::review::step_summary(
+            &outcome.changes,
+            &outcome.removals,
+            &ctx,
+        ));
+    }
+    let mut report = Report::new(run.diags.clone(), run.sources.clone(), exit::OK).summary(summary);
+    if format == Format::Markdown {
+        let mut out = markdown.clone();
+        if deploy.split {
+            for part in pctl_core::review::split_parts(&outcome.changes, &ctx) {
+                out.push_str(&format!("\n{part}"));
+            }
+        }
+        report.stdout = out;
+    }
+    if format != Format::Json && format != Format::Markdown {
+        let warn = anstyle::Style::new()
+            .bold()
+            .fg_color(Some(anstyle::AnsiColor::Yellow.into()));
+        for r in &outcome.removals {
+            report.notes.push(format!("{warn}removal{warn:#}: {r}"));
+        }
+        if publish.is_none() {
+            report.stdout = crate::report::diff::unified(&outcome.changes);
+            report.styled = true;
+        }
+        // Per service and environment: what a reviewer scans first.
+        let mut per: std::collections::BTreeMap<(&str, &str), [usize; 3]> = Default::default();
+        for c in outcome
+            .changes
+            .iter()
+            .filter(|c| !c.path.starts_with(".pctl/"))
+        {
+            let env = pctl_core::review::env_of(&c.path).unwrap_or("-");
+            per.entry((c.owner.as_str(), env)).or_default()[c.action as usize] += 1;
+        }
+        for ((owner, env), [a, ch, d]) in &per {
+            report.notes.push(format!(
+                "  {owner:<24} {env:<12} {a:>4} added {ch:>4} changed {d:>4} deleted"
+            ));
+        }
+        let what = format!(
+            "{} added, {} changed, {} deleted",
+            count(Action::Add),
+            count(Action::Change),
+            count(Action::Delete)
+        );
+        let line = match (&outcome.commit, publish.is_some()) {
+            (_, false) if outcome.changes.is_empty() => {
+                format!("no changes for {}", redact_url(&target.url))
+            }
+            (_, false) => format!("{what} (not published: this is a diff)"),
+            (Some(c), true) => format!(
+                "published {} to {} `{}`: {what} (attempt {})",
+                &c[..12.min(c.len())],
+                redact_url(&target.url),
+                outcome.branch,
+                outcome.attempts
+            ),
+            (None, true) => format!(
+                "nothing to publish: `{}` of {} is up to date",
+                outcome.branch,
+                redact_url(&target.url)
+            ),
+        };
+        report.closing = Some(line);
+    }
+    report.exit = if partial { exit::INVALID } else { exit::OK };
+    report
+}
+
+/// Exit code of a failed publish: environment problems (network, contention) are 2, refused
+/// changes (hand edits, unknown services) are 1.
+fn publish_exit(environment: bool) -> u8 {
+    if environment {
+        exit::USAGE
+    } else {
+        exit::INVALID
+    }
+}
