@@ -204,6 +204,7 @@ mod tests {
                 pctl_core::expand::RenderedFile {
                     content: format!("record of {s}\n"),
                     owner: pctl_core::expand::Owner::Service(s.into()),
+                    class: None,
                 },
             );
             std::fs::create_dir_all(dir.path().join(".pctl/services")).unwrap();

@@ -183,6 +183,11 @@ struct DeployArgs {
     /// instead of the deploy branch (non-protected changes still go straight in)
     #[arg(long, value_name = "BRANCH", conflicts_with = "branch")]
     protected_via_branch: Option<String>,
+    /// A service of this run really moved: the repository its record in the deploy repository
+    /// names (its previous home). Without it, a service name bound to another repository or team
+    /// is refused
+    #[arg(long, value_name = "REPOSITORY")]
+    move_from: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -280,9 +285,19 @@ fn finish(report: Report, format: Format) -> u8 {
             report.summary,
         );
     }
+    // Inside a CI runner, text for people never starts a workflow command (see
+    // report::neutralise); data (files, JSON, markdown) is printed as it is.
+    let runner = crate::report::runner_reads_output(format);
+    let human = |s: &str| {
+        if runner {
+            crate::report::neutralise(s)
+        } else {
+            s.to_string()
+        }
+    };
     if !report.stdout.is_empty() {
         if report.styled {
-            let _ = anstream::stdout().write_all(report.stdout.as_bytes());
+            let _ = anstream::stdout().write_all(human(&report.stdout).as_bytes());
         } else {
             let _ = std::io::stdout().lock().write_all(report.stdout.as_bytes());
         }
@@ -290,10 +305,10 @@ fn finish(report: Report, format: Format) -> u8 {
     if format != Format::Json {
         let mut err = anstream::stderr();
         for line in &report.notes {
-            let _ = writeln!(err, "{line}");
+            let _ = writeln!(err, "{}", human(line));
         }
         if let Some(line) = &report.closing {
-            let _ = writeln!(err, "{line}");
+            let _ = writeln!(err, "{}", human(line));
         }
     }
     report.exit
@@ -316,6 +331,7 @@ impl DeployArgs {
             report_dir: self.report_dir.clone(),
             split: self.split,
             protected_via_branch: self.protected_via_branch.clone(),
+            move_from: self.move_from.clone(),
         }
     }
 }

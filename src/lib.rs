@@ -10,6 +10,7 @@
 pub mod cache;
 pub mod cli;
 pub mod cmd;
+pub mod deploy_tree;
 pub mod discover;
 pub mod exit;
 pub mod inputs;

@@ -1,229 +1,273 @@
-//! The output folder of `render --out`: compare a rendered tree with it, write only what
-//! changed (temporary file + rename, in parallel) and delete only files pctl recorded there.
+//! The output folder of `render --out`: a boundary pctl never crosses.
+//!
+//! - Only an empty folder, or one `render --out` wrote (it has `.pctl/` and is not a git work
+//!   tree: a deploy checkout is published to, not rendered into), is accepted.
+//! - Nothing is read, written or deleted through a symbolic link: a linked folder inside OUT
+//!   is refused, a linked file is replaced, never written through.
+//! - The records in `OUT/.pctl/` are verified like publish verifies a deploy repository's: a
+//!   record that claims anything outside its owner's namespace is refused, nothing is deleted on
+//!   its word.
+//! - Exact "nothing was written": every part of a render is staged (temporary files beside
+//!   their targets) and moved into place only when the whole run succeeded; on any error the
+//!   staged files and the folders made for them are removed.
 
 use pctl_core::diag::Diagnostic;
-use pctl_core::expand::{RenderedFile, Tree};
-use pctl_core::plan::{Action, Plan, STATE_DIR};
-use std::collections::{BTreeMap, BTreeSet};
+use pctl_core::expand::Tree;
+use pctl_core::plan::{Action, Plan, STATE_DIR, Target};
+use pctl_core::record::Claims;
+use rayon::prelude::*;
+use std::collections::HashSet;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
-/// Paths recorded in a folder's `.pctl/` state: everything pctl generated there before.
-/// Paths recorded in a folder's `.pctl/` state, with the owner that recorded them.
-fn recorded_paths(dir: &Path) -> BTreeMap<String, String> {
-    use rayon::prelude::*;
-    /// What a record says about ownership (the content hashes are not needed here).
-    #[derive(serde::Deserialize)]
-    struct Owned {
-        service: Option<serde_json::Value>,
-        owner: Option<serde_json::Value>,
-        #[serde(default)]
-        files: BTreeMap<String, serde::de::IgnoredAny>,
+/// An output folder, with the folders inside it already known to be real (not links).
+pub struct Folder {
+    root: PathBuf,
+    real_dirs: Mutex<HashSet<PathBuf>>,
+}
+
+impl Folder {
+    pub fn new(root: &Path) -> Folder {
+        Folder {
+            root: root.to_path_buf(),
+            real_dirs: Mutex::new(HashSet::new()),
+        }
     }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Whether every folder between the root and `rel`'s file is a real folder (or does not
+    /// exist yet): nothing on the way is a symbolic link.
+    fn inside(&self, rel: &str) -> bool {
+        let mut dir = PathBuf::new();
+        let parts: Vec<&str> = rel.split('/').collect();
+        for part in &parts[..parts.len().saturating_sub(1)] {
+            dir.push(part);
+            if self.real_dirs.lock().expect("lock").contains(&dir) {
+                continue;
+            }
+            match std::fs::symlink_metadata(self.root.join(&dir)) {
+                Ok(m) if m.is_dir() => {
+                    self.real_dirs.lock().expect("lock").insert(dir.clone());
+                }
+                Ok(_) => return false,
+                // Not there yet: nothing below it can be a link either.
+                Err(_) => return true,
+            }
+        }
+        true
+    }
+
+    fn no_link(&self, rel: &str) -> Result<(), Diagnostic> {
+        if self.inside(rel) {
+            Ok(())
+        } else {
+            Err(Diagnostic::error(
+                "out/symlink",
+                format!(
+                    "`{}` is inside a symbolic link in the output folder; pctl never writes or deletes through links",
+                    pctl_core::diag::escape_control(rel)
+                ),
+            )
+            .help("replace the link with a real folder, or render into a new folder"))
+        }
+    }
+}
+
+impl Target for Folder {
+    fn same(&self, path: &str, content: &[u8]) -> Option<bool> {
+        self.read(path).map(|b| b == content)
+    }
+    fn read(&self, path: &str) -> Option<Vec<u8>> {
+        if !self.inside(path) {
+            return None;
+        }
+        let full = self.root.join(path);
+        // A link in the file's place is not a file of the folder: it is replaced, not read.
+        match std::fs::symlink_metadata(&full) {
+            Ok(m) if m.is_file() => std::fs::read(&full).ok(),
+            _ => None,
+        }
+    }
+}
+
+/// Refuses a folder that is not a folder, or is not empty and was not written by
+/// `render --out`, or is a git work tree (a deploy checkout).
+pub fn check_dir(dir: &Path) -> Result<(), Diagnostic> {
+    if !dir.exists() {
+        return Ok(());
+    }
+    if !dir.is_dir() {
+        return Err(Diagnostic::error(
+            "out/not-a-folder",
+            format!("`{}` exists and is not a folder", dir.display()),
+        ));
+    }
+    let empty = std::fs::read_dir(dir)
+        .map(|mut r| r.next().is_none())
+        .unwrap_or(false);
+    if empty {
+        return Ok(());
+    }
+    if std::fs::symlink_metadata(dir.join(".git")).is_ok() {
+        return Err(Diagnostic::error(
+            "out/git-work-tree",
+            format!("`{}` is a git work tree; render --out writes only into its own folders", dir.display()),
+        )
+        .help("to change a deploy repository use `pctl publish` (it checks ownership and hand edits); render into a new folder to look at the output"));
+    }
+    let state = std::fs::symlink_metadata(dir.join(STATE_DIR));
+    if !state.is_ok_and(|m| m.is_dir()) {
+        return Err(Diagnostic::error(
+            "out/not-pctl",
+            format!(
+                "`{}` is not empty and was not written by pctl (it has no {STATE_DIR}/ folder)",
+                dir.display()
+            ),
+        )
+        .help(
+            "render into a new or empty folder; to update a deploy repository use `pctl publish`",
+        ));
+    }
+    Ok(())
+}
+
+/// The records of an output folder (`.pctl/**/*.json`, no links followed), verified.
+pub fn claims(dir: &Path) -> Claims {
     let state = dir.join(STATE_DIR);
-    let records: Vec<std::path::PathBuf> = walkdir::WalkDir::new(&state)
+    let files: Vec<PathBuf> = walkdir::WalkDir::new(&state)
         .follow_links(false)
         .into_iter()
         .flatten()
         .filter(|e| e.file_type().is_file() && e.path().extension().is_some_and(|x| x == "json"))
         .map(|e| e.into_path())
         .collect();
-    // One record per service: read and parsed in parallel.
-    let read: Vec<(String, String, Vec<String>)> = records
+    let read: Vec<(String, Vec<u8>)> = files
         .par_iter()
         .filter_map(|path| {
-            let text = std::fs::read_to_string(path).ok()?;
-            let (owner, files) = match serde_json::from_str::<Owned>(&text) {
-                Ok(o) => (
-                    o.service.or(o.owner),
-                    o.files.into_keys().collect::<Vec<_>>(),
-                ),
-                Err(_) => {
-                    let v = serde_json::from_str::<serde_json::Value>(&text).ok()?;
-                    let files = v
-                        .get("files")
-                        .and_then(|f| f.as_object())
-                        .map(|f| f.keys().cloned().collect())
-                        .unwrap_or_default();
-                    (v.get("service").or_else(|| v.get("owner")).cloned(), files)
-                }
-            };
-            let owner = owner
-                .as_ref()
-                .and_then(|s| s.as_str())
-                .unwrap_or("organisation")
-                .to_string();
             let rel = path.strip_prefix(dir).ok()?;
-            Some((rel.to_string_lossy().replace('\\', "/"), owner, files))
+            let rel = rel.to_string_lossy().replace('\\', "/");
+            Some((rel, std::fs::read(path).ok()?))
         })
         .collect();
-    let mut paths = BTreeMap::new();
-    for (record, owner, files) in read {
-        for f in files {
-            paths.insert(f, owner.clone());
-        }
-        paths.insert(record, owner);
-    }
-    paths
+    Claims::verify(read)
 }
 
-/// Compares a rendered tree with a folder. Refuses a non-empty folder pctl did not write, so a
-/// mistyped `--out` can never delete or overwrite someone's files.
-///
-/// `partial`: some services of the run failed. Their earlier output must survive, and a failed
-/// service cannot always be named (its file may not even parse), so only the owners this run
-/// rendered may lose files.
-///
-/// `kept`: services whose files in the folder are left as they are (render cache hits): their
-/// recorded files count as unchanged and are never deleted.
-pub fn plan_dir(
-    dir: &Path,
-    tree: &Tree,
-    partial: bool,
-    kept: &BTreeSet<String>,
-) -> Result<Plan, Diagnostic> {
-    check_dir(dir)?;
-    let mut plan = plan_files(dir, tree);
-    let rendered: BTreeSet<String> = tree.values().map(|f| f.owner.name()).collect();
-    let deletions = plan_deletions(dir, &|p| tree.contains_key(p), &rendered, partial, kept);
-    plan.kept = deletions.kept;
-    plan.unchanged += deletions.kept;
-    plan.changes.extend(deletions.changes);
-    Ok(plan)
-}
-
-/// Refuses a folder that is not a folder, or is not empty and was not written by pctl.
-pub fn check_dir(dir: &Path) -> Result<(), Diagnostic> {
-    if dir.exists() {
-        if !dir.is_dir() {
-            return Err(Diagnostic::error(
-                "out/not-a-folder",
-                format!("`{}` exists and is not a folder", dir.display()),
-            ));
-        }
-        let empty = std::fs::read_dir(dir)
-            .map(|mut r| r.next().is_none())
-            .unwrap_or(false);
-        if !empty && !dir.join(STATE_DIR).is_dir() {
-            return Err(Diagnostic::error(
-                "out/not-pctl",
-                format!("`{}` is not empty and was not written by pctl (it has no {STATE_DIR}/ folder)", dir.display()),
+/// The refusal for records that cannot be trusted.
+pub fn forged(claims: &Claims) -> Vec<Diagnostic> {
+    claims
+        .forged
+        .iter()
+        .map(|f| {
+            Diagnostic::error(
+                "out/forged-record",
+                format!("the record `{}` cannot be trusted: {}", f.record, f.reason),
             )
-            .help("render into a new or empty folder; to update a deploy repository use `pctl publish`"));
-        }
-    }
-    Ok(())
-}
-
-/// The files of `tree` to add or change in `dir` (compared byte for byte, in parallel).
-pub fn plan_files(dir: &Path, tree: &Tree) -> Plan {
-    use rayon::prelude::*;
-    let mut plan = Plan::default();
-    let files: Vec<(&String, &RenderedFile)> = tree.iter().collect();
-    let compared: Vec<(&String, Option<Action>)> = files
-        .par_iter()
-        .map(|(path, f)| {
-            let action = match std::fs::read(dir.join(path)) {
-                Ok(bytes) if bytes == f.content.as_bytes() => None,
-                Ok(_) => Some(Action::Change),
-                Err(_) => Some(Action::Add),
-            };
-            (*path, action)
+            .help("nothing was deleted on its word; remove the record (pctl rewrites it) or render into a new folder")
         })
-        .collect();
-    for (path, action) in compared {
-        match action {
-            None => plan.unchanged += 1,
-            Some(a) => {
-                plan.changes.insert(path.clone(), a);
-            }
-        }
-    }
-    plan
+        .collect()
 }
 
-/// The files pctl recorded in `dir` that a run no longer renders: deletions only (`kept` is
-/// the number of recorded files of `kept` owners). `rendered_path`: whether the run rendered a
-/// path; `rendered`: the owners it rendered (see [`plan_dir`] for `partial` and `kept`).
-pub fn plan_deletions(
-    dir: &Path,
-    rendered_path: &dyn Fn(&str) -> bool,
-    rendered: &BTreeSet<String>,
-    partial: bool,
-    kept: &BTreeSet<String>,
-) -> Plan {
-    let mut plan = Plan::default();
-    for (path, owner) in recorded_paths(dir) {
-        if rendered_path(&path) {
-            continue;
-        }
-        if kept.contains(&owner) {
-            plan.kept += 1;
-            continue;
-        }
-        if partial && !rendered.contains(&owner) {
-            continue;
-        }
-        if dir.join(&path).is_file() {
-            plan.changes.insert(path, Action::Delete);
-        }
-    }
-    plan
+/// Files written into place but not yet moved there: temporary files beside their targets,
+/// and the folders made for them.
+#[derive(Default)]
+pub struct Staged {
+    files: Vec<(tempfile::TempPath, PathBuf)>,
+    made: Vec<PathBuf>,
 }
 
-/// Applies a plan: writes added and changed files (temporary file + rename, so no file is ever
-/// half-written; in parallel, since creating files is most of a large render's system time)
-/// and deletes files pctl generated that are no longer rendered.
-/// `on_file` is called (from any thread) after each file written, for progress reports.
-pub fn apply(
-    dir: &Path,
-    tree: &Tree,
-    plan: &Plan,
-    on_file: &(dyn Fn() + Sync),
-) -> anyhow::Result<()> {
-    use anyhow::Context;
-    use rayon::prelude::*;
-    let writes: Vec<&String> = plan
-        .changes
-        .iter()
-        .filter(|(_, a)| **a != Action::Delete)
-        .map(|(p, _)| p)
-        .collect();
-    // Folders first, once each (sorted paths: a folder's files are adjacent).
-    let mut folders: Vec<&Path> = writes
-        .iter()
-        .filter_map(|p| Path::new(p.as_str()).parent())
-        .collect();
-    folders.dedup();
-    for f in folders {
-        let parent = dir.join(f);
-        std::fs::create_dir_all(&parent)
-            .with_context(|| format!("creating {}", parent.display()))?;
-    }
-    writes
-        .par_iter()
-        .try_for_each(|path| -> anyhow::Result<()> {
-            let target = dir.join(path);
-            let parent = target.parent().expect("relative paths have a parent");
-            let mut tmp = tempfile::NamedTempFile::new_in(parent)
-                .with_context(|| format!("writing in {}", parent.display()))?;
-            tmp.write_all(tree[*path].content.as_bytes())?;
-            tmp.persist(&target)
-                .with_context(|| format!("writing {}", target.display()))?;
-            on_file();
-            Ok(())
-        })?;
-    for (path, _) in plan.changes.iter().filter(|(_, a)| **a == Action::Delete) {
-        let target = dir.join(path);
-        std::fs::remove_file(&target).with_context(|| format!("deleting {}", target.display()))?;
-        // Remove folders left empty, up to the output root.
-        let mut p = target.parent();
-        while let Some(d) = p {
-            if d == dir || std::fs::remove_dir(d).is_err() {
-                break;
+impl Staged {
+    /// Writes the added and changed files of `plan` next to their targets, in parallel.
+    pub fn stage(&mut self, folder: &Folder, tree: &Tree, plan: &Plan) -> Result<(), Diagnostic> {
+        let writes: Vec<&String> = plan
+            .changes
+            .iter()
+            .filter(|c| c.action != Action::Delete)
+            .map(|c| &c.path)
+            .collect();
+        for path in &writes {
+            folder.no_link(path)?;
+        }
+        let mut folders: Vec<&Path> = writes
+            .iter()
+            .filter_map(|p| Path::new(p.as_str()).parent())
+            .collect();
+        folders.dedup();
+        for f in folders {
+            let mut made = Vec::new();
+            let mut d = Some(f);
+            while let Some(x) = d.filter(|x| !x.as_os_str().is_empty()) {
+                if folder.root.join(x).exists() {
+                    break;
+                }
+                made.push(folder.root.join(x));
+                d = x.parent();
             }
-            p = d.parent();
+            let full = folder.root.join(f);
+            std::fs::create_dir_all(&full).map_err(|e| write_error(&full, &e))?;
+            made.reverse();
+            self.made.extend(made);
+        }
+        let staged: Vec<(tempfile::TempPath, PathBuf)> = writes
+            .par_iter()
+            .map(|path| -> Result<_, Diagnostic> {
+                let target = folder.root.join(path);
+                let parent = target.parent().expect("relative paths have a parent");
+                let mut tmp =
+                    tempfile::NamedTempFile::new_in(parent).map_err(|e| write_error(parent, &e))?;
+                tmp.write_all(tree[*path].content.as_bytes())
+                    .map_err(|e| write_error(&target, &e))?;
+                Ok((tmp.into_temp_path(), target))
+            })
+            .collect::<Result<_, _>>()?;
+        self.files.extend(staged);
+        Ok(())
+    }
+
+    /// Moves every staged file into place, then deletes what `deletions` lists.
+    pub fn commit(self, folder: &Folder, deletions: &Plan) -> Result<(), Diagnostic> {
+        let Staged { files, .. } = self;
+        files
+            .into_par_iter()
+            .try_for_each(|(tmp, target)| -> Result<(), Diagnostic> {
+                tmp.persist(&target)
+                    .map(|_| ())
+                    .map_err(|e| write_error(&target, &e.error))
+            })?;
+        for c in deletions
+            .changes
+            .iter()
+            .filter(|c| c.action == Action::Delete)
+        {
+            folder.no_link(&c.path)?;
+            let target = folder.root.join(&c.path);
+            std::fs::remove_file(&target).map_err(|e| write_error(&target, &e))?;
+            // Remove folders left empty, up to the output root.
+            let mut p = target.parent();
+            while let Some(d) = p {
+                if d == folder.root || std::fs::remove_dir(d).is_err() {
+                    break;
+                }
+                p = d.parent();
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes everything staged: the folder is as it was.
+    pub fn abort(self) {
+        let Staged { files, made } = self;
+        drop(files); // a TempPath deletes its file when dropped
+        for d in made.iter().rev() {
+            let _ = std::fs::remove_dir(d);
         }
     }
-    Ok(())
+}
+
+fn write_error(path: &Path, e: &std::io::Error) -> Diagnostic {
+    Diagnostic::error("out/write", format!("cannot write {}: {e}", path.display()))
+        .help("check the output folder's permissions and free space; nothing was changed in it")
 }

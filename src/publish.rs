@@ -10,13 +10,14 @@
 //!   contains the commit (libgit2's local transport can lose a concurrent update silently).
 //! - Atomic: the remote only ever sees one complete commit or nothing.
 
+use crate::deploy_tree;
 use crate::discover::redact_url;
 use git2::{FetchOptions, ObjectType, Oid, PushOptions, RemoteCallbacks, Repository, Signature};
 use pctl_core::diag::Diagnostic;
 use pctl_core::digest::{sha256, sha256_bytes};
 use pctl_core::expand::{Owner, Tree};
 pub use pctl_core::plan::Change;
-use pctl_core::plan::{Action, STATE_DIR, env_of};
+use pctl_core::plan::{Action, env_of};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
@@ -34,6 +35,9 @@ pub struct Target {
     /// Services that are gone: delete everything recorded for them.
     pub remove: Vec<String>,
     pub max_attempts: u32,
+    /// The repository a service of this run was published from before (`--move-from`): the
+    /// name's recorded owner may change once, on purpose.
+    pub move_from: Option<String>,
     /// Token for https remotes (never printed).
     pub token: Option<String>,
 }
@@ -59,18 +63,11 @@ pub struct Outcome {
     pub removals: Vec<String>,
     pub commit: Option<String>,
     pub attempts: u32,
+    /// Services whose recorded owner changed on purpose (`--move-from`): a review risk.
+    pub moves: Vec<String>,
+    /// Problems that did not stop the publish (records of other owners that were ignored).
+    pub warnings: Vec<Diagnostic>,
     pub branch: String,
-}
-
-fn owner_name(o: &Owner) -> String {
-    o.name()
-}
-
-/// What `.pctl/` at the tip records: path -> (owner, hash).
-struct Records {
-    files: BTreeMap<String, (String, String)>,
-    /// Environments each service had files in.
-    envs: BTreeMap<String, BTreeSet<String>>,
 }
 
 fn read_blob(repo: &Repository, tree: Option<&git2::Tree>, path: &str) -> Option<Vec<u8>> {
@@ -81,184 +78,51 @@ fn read_blob(repo: &Repository, tree: Option<&git2::Tree>, path: &str) -> Option
     Some(repo.find_blob(entry.id()).ok()?.content().to_vec())
 }
 
-fn read_records(repo: &Repository, tree: Option<&git2::Tree>) -> Records {
-    let mut records = Records {
-        files: BTreeMap::new(),
-        envs: BTreeMap::new(),
-    };
-    let mut state_files = vec![
-        format!("{STATE_DIR}/organisation.json"),
-        format!("{STATE_DIR}/catalog.json"),
-    ];
-    if let Some(t) = tree {
-        if let Ok(entry) = t.get_path(Path::new(&format!("{STATE_DIR}/services"))) {
-            if let Ok(sub) = repo.find_tree(entry.id()) {
-                for e in sub.iter() {
-                    if let Some(name) = e.name().ok().filter(|n| n.ends_with(".json")) {
-                        state_files.push(format!("{STATE_DIR}/services/{name}"));
-                    }
-                }
-            }
-        }
-    }
-    for sf in state_files {
-        let Some(bytes) = read_blob(repo, tree, &sf) else {
-            continue;
-        };
-        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
-            continue;
-        };
-        let owner = v["service"]
-            .as_str()
-            .or_else(|| v["owner"].as_str())
-            .unwrap_or("organisation")
-            .to_string();
-        if let Some(files) = v["files"].as_object() {
-            for (p, h) in files {
-                records.files.insert(
-                    p.clone(),
-                    (owner.clone(), h.as_str().unwrap_or_default().to_string()),
-                );
-                if let Some(env) = env_of(p) {
-                    records
-                        .envs
-                        .entry(owner.clone())
-                        .or_default()
-                        .insert(env.to_string());
-                }
-            }
-        }
-        // The record itself belongs to its owner too.
-        records.files.insert(sf.clone(), (owner, String::new()));
-    }
-    records
-}
-
-/// Compares the rendered tree with the tip: the changes, or the conflicts that forbid them.
+/// Compares the rendered tree with the tip: the changes (and the lines saying what is removed),
+/// or the conflicts that forbid them. Ownership comes from the layout contract and the tip's
+/// verified records (see `deploy_tree`); a record that cannot be trusted is never acted on.
 pub fn plan(
     repo: &Repository,
     tip: Option<&git2::Tree>,
     tree: &Tree,
     target: &Target,
-) -> Result<(Vec<Change>, Vec<String>), Vec<Diagnostic>> {
-    let records = read_records(repo, tip);
-    let mut owners: BTreeSet<String> = tree.values().map(|f| owner_name(&f.owner)).collect();
-    owners.extend(target.remove.iter().cloned());
-    let mut changes = Vec::new();
+) -> Result<Planned, Vec<Diagnostic>> {
+    let fail = |e: git2::Error| vec![env_error(target, "cannot read", &e)];
+    let current = deploy_tree::Tip::new(repo, tip).map_err(fail)?;
+    let claims = current.claims();
+    // Whose records this run acts on: the owners it renders or removes.
+    let mut in_run: BTreeSet<Owner> = tree.values().map(|f| f.owner.clone()).collect();
+    in_run.extend(target.remove.iter().map(|s| Owner::Service(s.clone())));
     let mut conflicts = Vec::new();
-    let hand_edit = |path: &str, what: &str| {
-        let hash = records
-            .files
-            .get(path)
-            .map(|(_, h)| h.as_str())
-            .unwrap_or_default();
-        let mut d = Diagnostic::error("publish/hand-edit", format!("`{path}` was {what} in the deploy repository since pctl generated it"))
-            .found(format!("`{path}` no longer matches what pctl recorded in {STATE_DIR}/"))
-            .help("move the change into platform.yaml or a blueprint override and publish again, or pass --force to overwrite the hand edit");
-        if let Some((edit, diff)) = tip.and_then(|_| find_edit(repo, path, hash)) {
-            d = d
-                .note(format!("edited in {edit}"))
-                .note(format!("the edit:\n{diff}"));
+    let mut warnings = Vec::new();
+    for f in &claims.forged {
+        let owner = pctl_core::record::owner_of_record_path(&f.record);
+        let d = deploy_tree::forged(repo, f, owner.as_ref().is_none_or(|o| in_run.contains(o)));
+        if d.is_error() {
+            conflicts.push(d);
+        } else {
+            warnings.push(d);
         }
-        d
-    };
-
-    for (path, f) in tree {
-        let owner = owner_name(&f.owner);
-        let current = read_blob(repo, tip, path);
-        if current.as_deref() == Some(f.content.as_bytes()) {
-            continue;
-        }
-        let is_state = path.starts_with(&format!("{STATE_DIR}/"));
-        match (&current, records.files.get(path)) {
-            (Some(cur), Some((rec_owner, hash))) if !is_state => {
-                if rec_owner != &owner {
-                    conflicts.push(
-                        Diagnostic::error(
-                            "publish/owned-elsewhere",
-                            format!("`{path}` belongs to `{rec_owner}`, not `{owner}`"),
-                        )
-                        .help("two services render the same path: rename one of them"),
-                    );
-                    continue;
-                }
-                if &sha256_bytes(cur) != hash && !target.force {
-                    conflicts.push(hand_edit(path, "edited"));
-                    continue;
-                }
-            }
-            (Some(_), None) if !is_state && !target.force => {
-                conflicts.push(
-                    Diagnostic::error(
-                        "publish/unmanaged-file",
-                        format!(
-                            "`{path}` exists in the deploy repository but pctl did not generate it"
-                        ),
-                    )
-                    .help("remove or rename that file, or pass --force to let pctl take it over"),
-                );
-                continue;
-            }
-            _ => {}
-        }
-        changes.push(Change {
-            path: path.clone(),
-            action: if current.is_some() {
-                Action::Change
-            } else {
-                Action::Add
-            },
-            owner,
-            old: current,
-            new: Some(f.content.clone()),
-        });
     }
-
-    // Deletions: only what is recorded for an owner of this run and no longer rendered.
-    let mut deleted_per_env: BTreeMap<(String, String), usize> = BTreeMap::new();
-    for (path, (owner, hash)) in &records.files {
-        if !owners.contains(owner) || tree.contains_key(path) {
-            continue;
-        }
-        let Some(cur) = read_blob(repo, tip, path) else {
-            continue;
-        };
-        if !hash.is_empty() && &sha256_bytes(&cur) != hash && !target.force {
-            conflicts.push(
-                hand_edit(path, "edited")
-                    .note("pctl would delete it: its service, environment or resource is gone"),
-            );
-            continue;
-        }
-        if let Some(env) = env_of(path) {
-            *deleted_per_env
-                .entry((owner.clone(), env.to_string()))
-                .or_default() += 1;
-        }
-        changes.push(Change {
-            path: path.clone(),
-            action: Action::Delete,
-            owner: owner.clone(),
-            old: Some(cur),
-            new: None,
-        });
-    }
-    let known: BTreeSet<&str> = records
-        .files
-        .values()
-        .map(|(o, _)| o.as_str())
-        .filter(|o| *o != "organisation" && *o != pctl_core::expand::CATALOG_OWNER)
+    let (refused, moves) = deploy_tree::identity(tree, &claims, target.move_from.as_deref());
+    conflicts.extend(refused);
+    let known: BTreeSet<String> = claims
+        .owners()
+        .filter_map(|o| match o {
+            Owner::Service(s) => Some(s.clone()),
+            _ => None,
+        })
         .collect();
     for s in &target.remove {
-        if !known.contains(s.as_str()) {
-            let mut d = Diagnostic::error(
+        if !known.contains(s) {
+            let d = Diagnostic::error(
                 "publish/unknown-service",
                 format!("`--remove {s}`: the deploy repository has no files of a service `{s}`"),
             )
-            .expected(pctl_core::diag::one_of(&known.iter().collect::<Vec<_>>()));
-            d = d.suggest(
+            .expected(pctl_core::diag::one_of(&known.iter().collect::<Vec<_>>()))
+            .suggest(
                 s,
-                known.iter().copied(),
+                known.iter().map(String::as_str),
                 "check the service name (metadata.name of its platform.yaml)",
             );
             conflicts.push(d);
@@ -267,27 +131,37 @@ pub fn plan(
     if !conflicts.is_empty() {
         return Err(conflicts);
     }
+    let rendered: BTreeSet<Owner> = tree.values().map(|f| f.owner.clone()).collect();
+    let none = BTreeSet::new();
+    let explain = |path: &str, hash: &str| tip.and_then(|_| find_edit(repo, path, hash));
+    let scope = pctl_core::plan::Scope {
+        rendered: &rendered,
+        removed: &target.remove,
+        kept: &none,
+        mirror: false,
+        partial: false,
+        protect_edits: true,
+        force: target.force,
+        explain: Some(&explain),
+    };
+    let planned = pctl_core::plan::plan(tree, &claims, &current, &scope)?;
+    let removals = pctl_core::plan::removals(&planned, tree, &target.remove);
+    Ok(Planned {
+        changes: planned.changes,
+        removals,
+        moves,
+        warnings,
+    })
+}
 
-    // "removed from <env>": the owner had files there and renders none there any more.
-    let mut removals = Vec::new();
-    for ((owner, env), n) in deleted_per_env {
-        let still = tree
-            .iter()
-            .any(|(p, f)| owner_name(&f.owner) == owner && env_of(p) == Some(env.as_str()));
-        if !still {
-            removals.push(format!(
-                "{owner}: removed from {env} ({n} file{})",
-                if n == 1 { "" } else { "s" }
-            ));
-        }
-    }
-    for s in &target.remove {
-        if records.envs.contains_key(s) || records.files.values().any(|(o, _)| o == s) {
-            removals.push(format!("{s}: removed from the deploy repository"));
-        }
-    }
-    changes.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok((changes, removals))
+/// What [`plan`] found.
+pub struct Planned {
+    pub changes: Vec<Change>,
+    pub removals: Vec<String>,
+    /// Services whose recorded owner changes on purpose (`--move-from`).
+    pub moves: Vec<String>,
+    /// Records of other owners that cannot be trusted (ignored).
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// The commit that changed `path` away from the content pctl recorded (`hash`), and the diff of
@@ -691,10 +565,11 @@ pub fn run(
             .map(|c| c.tree())
             .transpose()
             .map_err(|e| env_fail(env_error(target, "cannot read", &e)))?;
-        let (changes, removals) =
-            plan(&repo, parent_tree.as_ref(), tree, target).map_err(|d| (d, false))?;
-        outcome.changes = changes;
-        outcome.removals = removals;
+        let planned = plan(&repo, parent_tree.as_ref(), tree, target).map_err(|d| (d, false))?;
+        outcome.changes = planned.changes;
+        outcome.removals = planned.removals;
+        outcome.moves = planned.moves;
+        outcome.warnings = planned.warnings;
         if !commit {
             return Ok(outcome);
         }

@@ -238,9 +238,13 @@ fn stale_generated_files_are_deleted_and_foreign_folders_refused() {
     render(&case, &out, None);
     // A file pctl generated earlier but no longer renders is removed...
     let state = out.join(".pctl/services/zz-retired.json");
+    // (A record as pctl writes it: its own service's files, each with its content hash.)
     std::fs::write(
         &state,
-        r#"{"files": {"apps/dev/zz-retired/deployment.yaml": "x"}}"#,
+        format!(
+            r#"{{"service": "zz-retired", "pctl_version": "0", "files": {{"apps/dev/zz-retired/deployment.yaml": "{}"}}}}"#,
+            pctl_core::digest::sha256("old")
+        ),
     )
     .unwrap();
     std::fs::create_dir_all(out.join("apps/dev/zz-retired")).unwrap();

@@ -15,11 +15,21 @@ use support::*;
 const DEPLOYMENT: &str = "apps/dev/payment-api/rollout.yaml";
 
 /// What `pctl render` of `paths` produces (the expected content of the deploy repository).
+/// What a publish of `paths` puts in the deploy repository: what `render` writes, except, for a
+/// run that is not over the whole organisation, the organisation's shared files (they change
+/// only in organisation-wide runs).
 fn rendered(paths: &[&str], all: bool, tag: &str) -> BTreeMap<String, Vec<u8>> {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     render_into(paths, all, tag, &out);
-    read_tree(&out)
+    let mut tree = read_tree(&out);
+    if !all {
+        tree.retain(|p, _| {
+            pctl_core::layout::place(p)
+                .is_some_and(|pl| pl.owner == pctl_core::layout::OwnerKind::Service)
+        });
+    }
+    tree
 }
 
 fn is_record(path: &str) -> bool {
@@ -243,8 +253,6 @@ fn publish_then_nothing_to_do(bare: &Path, url: &str) {
         "terraform/prod/payment-api/db.tf",
         ".github/workflows/terraform-payment-api.yml",
         ".pctl/services/payment-api.json",
-        ".pctl/organisation.json",
-        "clusters/prod/applicationset.yaml",
     ] {
         assert!(
             files.iter().any(|p| p == f),
@@ -758,16 +766,13 @@ fn concurrent_publishers(daemon: bool) {
                 &out,
             );
             let mut tree = read_tree(&out);
-            // The organisation-wide files (catalog index, systems, CODEOWNERS) come only from
-            // runs over the whole organisation; these publishers each publish one service.
-            for p in [
-                "catalog/index.json",
-                "catalog/systems.yaml",
-                ".github/CODEOWNERS",
-                ".pctl/catalog.json",
-            ] {
-                tree.remove(p);
-            }
+            // The organisation-wide files (cluster entry points, catalog index, systems,
+            // CODEOWNERS) come only from runs over the whole organisation; these publishers
+            // each publish one service.
+            tree.retain(|p, _| {
+                pctl_core::layout::place(p)
+                    .is_some_and(|pl| pl.owner == pctl_core::layout::OwnerKind::Service)
+            });
             tree
         };
         let base = tmp.path().join("remote");

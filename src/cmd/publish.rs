@@ -19,6 +19,8 @@ pub struct Deploy {
     pub report_dir: Option<PathBuf>,
     pub split: bool,
     pub protected_via_branch: Option<String>,
+    /// The repository a service was published from before (`--move-from`).
+    pub move_from: Option<String>,
 }
 
 pub fn run(
@@ -37,7 +39,7 @@ pub fn run(
     let Built {
         run,
         org,
-        compiled,
+        mut compiled,
         sources,
         times,
         approvals,
@@ -48,6 +50,13 @@ pub fn run(
         Err(r) => return r,
     };
     let (force, remove, max_attempts) = publish.clone().unwrap_or((false, Vec::new(), 1));
+    // The organisation's shared files (cluster entry points, catalog, CODEOWNERS) change only
+    // in runs over the whole organisation, never in one service's publish.
+    if !input.all {
+        compiled
+            .tree
+            .retain(|_, f| matches!(f.owner, pctl_core::expand::Owner::Service(_)));
+    }
     if let Some(s) = remove.iter().find(|s| compiled.services.contains(s)) {
         let d = Diagnostic::error(
             "usage/remove-rendered",
@@ -69,6 +78,7 @@ pub fn run(
         force,
         remove,
         max_attempts,
+        move_from: deploy.move_from.clone(),
         token: std::env::var("PCTL_GIT_TOKEN")
             .ok()
             .filter(|t| !t.is_empty()),
@@ -175,7 +185,9 @@ pub fn run(
             &ctx,
         ));
     }
-    let mut report = Report::new(run.diags.clone(), run.sources.clone(), exit::OK).summary(summary);
+    let mut diags = run.diags.clone();
+    diags.extend(outcome.warnings.iter().cloned());
+    let mut report = Report::new(diags, run.sources.clone(), exit::OK).summary(summary);
     if format == Format::Markdown {
         let mut out = markdown.clone();
         if deploy.split {

@@ -7,53 +7,94 @@ use crate::inputs::{Inputs, display};
 use crate::outdir;
 use crate::pipeline::{Built, Sink, build, fail};
 use pctl_core::diag::Diagnostic;
-use pctl_core::expand::Tree;
-use pctl_core::plan::Action;
+use pctl_core::expand::{Owner, Tree};
+use pctl_core::plan::{Action, Scope};
+use pctl_core::record::Claims;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::Path;
 
-/// Writes the parts of a render into a folder as they are compiled (see [`build`]).
+/// Stages the parts of a render in a folder as they are compiled (see [`build`]); nothing is
+/// in place until [`PartWriter::finish`].
 struct PartWriter<'a> {
     out: &'a Path,
-    checked: bool,
+    folder: Option<outdir::Folder>,
+    claims: Claims,
+    staged: outdir::Staged,
     added: usize,
     changed: usize,
     unchanged: usize,
     /// Every path rendered, and the owners that rendered any: what deletion must spare.
     paths: HashSet<String>,
-    owners: BTreeSet<String>,
+    owners: BTreeSet<Owner>,
     /// Hashes of the service records written, for the render cache.
     records: BTreeMap<String, String>,
 }
 
 impl PartWriter<'_> {
-    fn write(&mut self, tree: Tree) -> Result<(), Diagnostic> {
-        if !self.checked {
-            // Before the first write: never into a folder pctl did not write.
+    /// Before anything is read or written: the folder is one pctl may write into, and its
+    /// records can be trusted.
+    fn open(&mut self) -> Result<&outdir::Folder, Diagnostic> {
+        if self.folder.is_none() {
             outdir::check_dir(self.out)?;
-            self.checked = true;
+            self.claims = outdir::claims(self.out);
+            if let Some(d) = outdir::forged(&self.claims).into_iter().next() {
+                return Err(d);
+            }
+            self.folder = Some(outdir::Folder::new(self.out));
         }
-        let plan = outdir::plan_files(self.out, &tree);
-        outdir::apply(self.out, &tree, &plan, &|| {})
-            .map_err(|e| Diagnostic::error("out/write", format!("{e:#}")))?;
+        Ok(self.folder.as_ref().expect("opened"))
+    }
+
+    fn write(&mut self, tree: Tree) -> Result<(), Diagnostic> {
+        self.open()?;
+        let folder = self.folder.as_ref().expect("opened");
+        let (owners, kept) = (BTreeSet::new(), BTreeSet::new());
+        let scope = scope(&owners, &kept, false);
+        let plan = pctl_core::plan::compare(&tree, &self.claims, folder, &scope)
+            .map_err(|mut d| d.remove(0))?;
+        self.staged.stage(folder, &tree, &plan)?;
         self.added += plan.count(Action::Add);
         self.changed += plan.count(Action::Change);
         self.unchanged += plan.unchanged;
         self.records.extend(crate::cache::records(&tree));
         for (path, f) in tree {
-            self.owners.insert(f.owner.name());
+            self.owners.insert(f.owner);
             self.paths.insert(path);
         }
         Ok(())
     }
 }
 
+/// What a render may change in its folder: it mirrors the run.
+fn scope<'a>(
+    rendered: &'a BTreeSet<Owner>,
+    kept: &'a BTreeSet<String>,
+    partial: bool,
+) -> Scope<'a> {
+    Scope {
+        rendered,
+        removed: &[],
+        kept,
+        mirror: true,
+        partial,
+        protect_edits: false,
+        force: false,
+        explain: None,
+    }
+}
+
 pub fn run(input: &Inputs, out: Option<&Path>, pins: SourceOverrides, use_cache: bool) -> Report {
     let started = std::time::Instant::now();
+    // Before the render cache or anything else reads the folder.
+    if let Some(d) = out.and_then(|o| outdir::check_dir(o).err()) {
+        return Report::failed(vec![d], Default::default(), exit::USAGE);
+    }
     let cache_dir = out.filter(|_| use_cache);
     let mut writer = out.map(|out| PartWriter {
         out,
-        checked: false,
+        folder: None,
+        claims: Claims::default(),
+        staged: outdir::Staged::default(),
         added: 0,
         changed: 0,
         unchanged: 0,
@@ -79,7 +120,13 @@ pub fn run(input: &Inputs, out: Option<&Path>, pins: SourceOverrides, use_cache:
         ..
     } = match built {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => {
+            // Nothing staged goes into place: the folder is exactly as it was.
+            if let Some(w) = writer {
+                w.staged.abort();
+            }
+            return r;
+        }
     };
     let (errors, warnings) = counts(&run.diags);
     let finish = if partial { exit::INVALID } else { exit::OK };
@@ -93,19 +140,36 @@ pub fn run(input: &Inputs, out: Option<&Path>, pins: SourceOverrides, use_cache:
             .summary(serde_json::json!({"files": compiled.tree.len()}))
             .stdout(files);
     };
-    if !w.checked {
-        if let Err(d) = outdir::check_dir(out) {
-            return fail(&run, &[d], exit::USAGE);
-        }
+    if let Err(d) = w.open() {
+        let code = if d.code == "out/forged-record" {
+            exit::INVALID
+        } else {
+            exit::USAGE
+        };
+        w.staged.abort();
+        return fail(&run, &[d], code);
     }
-    // What pctl generated before and this run did not render: deleted (see plan_deletions).
+    // What pctl generated before and this run did not render: deleted (see plan::deletions).
     let hits = cache.as_ref().map(|(_, h)| h.clone()).unwrap_or_default();
-    let deletions =
-        outdir::plan_deletions(out, &|p| w.paths.contains(p), &w.owners, partial, &hits);
-    if let Err(e) = outdir::apply(out, &Tree::new(), &deletions, &|| {}) {
-        let d = Diagnostic::error("out/write", format!("{e:#}"));
-        return fail(&run, &[d], exit::USAGE);
-    }
+    let folder = w.folder.take().expect("opened");
+    let deletions = pctl_core::plan::deletions(
+        &w.claims,
+        &|p| w.paths.contains(p),
+        &folder,
+        &scope(&w.owners, &hits, partial),
+    );
+    let staged = std::mem::take(&mut w.staged);
+    let committed = match deletions {
+        Ok(deletions) => staged.commit(&folder, &deletions).map(|()| deletions),
+        Err(mut d) => {
+            staged.abort();
+            Err(d.remove(0))
+        }
+    };
+    let deletions = match committed {
+        Ok(d) => d,
+        Err(d) => return fail(&run, &[d], exit::USAGE),
+    };
     if let Some((keys, _)) = &cache {
         // What this render wrote, for the next one. The folder is complete without it.
         let _ = crate::cache::write(out, keys, &hits, &compiled.clean, &w.records);

@@ -29,6 +29,11 @@ pub fn unified(changes: &[Change]) -> String {
             Action::Change => (format!("a/{}", c.path), format!("b/{}", c.path)),
         };
         let _ = writeln!(out, "{bold}--- {a}{bold:#}\n{bold}+++ {b}{bold:#}");
+        if pctl_core::review::redacted(c) {
+            // A Secret's values never reach a terminal or a CI log.
+            let _ = writeln!(out, "(a Secret: its content is not shown)");
+            continue;
+        }
         let diff = similar::TextDiff::from_lines(old.as_ref(), new);
         for hunk in diff.unified_diff().context_radius(3).iter_hunks() {
             let _ = writeln!(out, "{cyan}{}{cyan:#}", hunk.header());
@@ -38,7 +43,17 @@ pub fn unified(changes: &[Change]) -> String {
                     similar::ChangeTag::Insert => ("+", green),
                     similar::ChangeTag::Equal => (" ", Style::new()),
                 };
-                let text = change.value();
+                // Hand-written files may hold anything: no escape sequence reaches the terminal.
+                let value = change.value();
+                let (body, end) = match value.strip_suffix('\n') {
+                    Some(b) => (b, "\n"),
+                    None => (value, ""),
+                };
+                let text = format!(
+                    "{}{end}",
+                    pctl_core::diag::escape_control(body).replace("\\t", "\t")
+                );
+                let text = text.as_str();
                 let nl = if text.ends_with('\n') {
                     ""
                 } else {

@@ -251,6 +251,7 @@ pub fn org_files(
             RenderedFile {
                 content,
                 owner: Owner::Catalog,
+                class: None,
             },
         );
     }
@@ -305,8 +306,9 @@ pub fn approval_rules(org: &Org, intents: &[&Checked<Intent>]) -> BTreeMap<Strin
             let mut who = vec![owner.clone()];
             who.extend(o.approvals.iter().map(|a| handle(org, a)));
             who.dedup();
+            let (manifests, terraform) = crate::layout::approval_dirs(env, name);
             if protected.contains(&env) || !o.approvals.is_empty() {
-                rules.insert(format!("/apps/{env}/{name}/"), who.clone());
+                rules.insert(manifests, who.clone());
             }
             if !m.spec.resources.is_empty() {
                 let tf = if protected.contains(&env) || !o.approvals.is_empty() {
@@ -314,7 +316,7 @@ pub fn approval_rules(org: &Org, intents: &[&Checked<Intent>]) -> BTreeMap<Strin
                 } else {
                     vec![owner.clone()]
                 };
-                rules.insert(format!("/terraform/{env}/{name}/"), tf);
+                rules.insert(terraform, tf);
             }
         }
     }

@@ -329,7 +329,9 @@ pub fn check(
     ];
     for o in objs {
         let path = o["path"].as_str().unwrap_or_default();
-        if !path.starts_with("apps/") || path.ends_with("/kustomization.yaml") {
+        let applied =
+            crate::layout::place(path).is_some_and(|p| p.area == crate::layout::Area::Manifests);
+        if !applied || o["kind"] == "Kustomization" {
             continue;
         }
         let labels = &o["object"]["metadata"]["labels"];
@@ -347,11 +349,18 @@ pub fn check(
             );
         }
     }
-    for (path, content) in files.iter().filter(|(p, _)| p.ends_with("/main.tf")) {
+    // Every Terraform root module (the file with the `provider` block) tags what it creates.
+    let terraform = files.iter().filter(|(p, _)| {
+        crate::layout::place(p).is_some_and(|pl| pl.area == crate::layout::Area::Terraform)
+    });
+    for (path, content) in terraform {
+        let Some(tags) = provider_default_tags(content) else {
+            continue; // not a root module
+        };
         let tagged = ["service", "team", "environment", "cost_center"]
             .iter()
-            .all(|k| content.contains(&format!("{k} = ")));
-        if !content.contains("default_tags") || !tagged {
+            .all(|k| tags.iter().any(|t| t == k));
+        if !tagged {
             push(
                 "labels",
                 format!(
@@ -394,6 +403,50 @@ pub fn check(
         }
     }
     diags
+}
+
+/// The tag keys of a Terraform root module's `provider "aws" { default_tags { tags = ... } }`,
+/// when the file has a provider block (empty when it has no `default_tags`).
+fn provider_default_tags(hcl: &str) -> Option<Vec<String>> {
+    use hcl_edit::expr::Expression;
+    let body = hcl_edit::parser::parse_body(hcl).ok()?;
+    let provider = body
+        .iter()
+        .filter_map(|s| s.as_block())
+        .find(|b| b.ident.as_str() == "provider")?;
+    let mut keys = Vec::new();
+    for dt in provider
+        .body
+        .iter()
+        .filter_map(|s| s.as_block())
+        .filter(|b| b.ident.as_str() == "default_tags")
+    {
+        for attr in dt.body.iter().filter_map(|s| s.as_attribute()) {
+            if attr.key.as_str() != "tags" {
+                continue;
+            }
+            match &attr.value {
+                Expression::Object(o) => {
+                    for (k, _) in o.iter() {
+                        let k = match k {
+                            hcl_edit::expr::ObjectKey::Ident(i) => i.as_str().to_string(),
+                            hcl_edit::expr::ObjectKey::Expression(e) => e.to_string(),
+                        };
+                        keys.push(k.trim().trim_matches('"').to_string());
+                    }
+                }
+                // `tags = var.tags` or a function call: only Terraform can tell; trust the
+                // rendered values' own check.
+                other => keys.extend(
+                    ["service", "team", "environment", "cost_center"]
+                        .iter()
+                        .filter(|k| other.to_string().contains(*k))
+                        .map(|k| k.to_string()),
+                ),
+            }
+        }
+    }
+    Some(keys)
 }
 
 fn guardrail_code(name: &str) -> &'static str {

@@ -2,10 +2,12 @@
 //! (markdown, within GitHub's size limits, risky items first), the complete plan as JSON, and
 //! the step summary. Pure: takes the plan, returns text.
 
-use crate::digest::sha256;
+use crate::digest::{sha256, sha256_bytes};
+use crate::layout::{self, Area};
 use crate::plan::Action;
 use crate::plan::Change;
 pub use crate::plan::env_of;
+use crate::record::Class;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
@@ -67,14 +69,114 @@ pub struct Context {
     pub approvals: BTreeMap<String, Vec<String>>,
 }
 
-fn lines_with<'a>(text: &'a str, keys: &[&str]) -> Vec<&'a str> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| keys.iter().any(|k| l.starts_with(k)))
-        .collect()
+/// The objects of a YAML file (every document), or none when it does not parse.
+fn objects(text: &str) -> Vec<serde_json::Value> {
+    let file = crate::source::SourceFile::new("review", text.to_string());
+    let opts = crate::load::Options {
+        no_spans: true,
+        ..Default::default()
+    };
+    crate::load::parse_all(&file, opts)
+        .map(|docs| docs.into_iter().map(|d| d.value).collect())
+        .unwrap_or_default()
 }
 
-/// Classifies one change. Values are never read from secret-bearing objects.
+fn is_yaml(path: &str) -> bool {
+    path.ends_with(".yaml") || path.ends_with(".yml")
+}
+
+/// Whether a YAML text may hold a secret-bearing kind: it spells `Secret`, or has an escape
+/// sequence that could spell it (`"Secr\x65t"`). A cheap test before parsing.
+fn may_name_secret(text: &str) -> bool {
+    text.contains("Secret") || text.contains('\\')
+}
+
+/// Kinds whose objects hold or fetch secret values.
+const SECRET_KINDS: &[&str] = &["Secret", "SealedSecret", "ExternalSecret"];
+/// Kinds whose content must never be shown (values, or encrypted values).
+const SECRET_VALUE_KINDS: &[&str] = &["Secret", "SealedSecret"];
+
+fn has_kind(objects: &[serde_json::Value], kinds: &[&str]) -> bool {
+    objects
+        .iter()
+        .any(|o| o["kind"].as_str().is_some_and(|k| kinds.contains(&k)))
+}
+
+/// Every attribute of a Terraform file as `block.label.attribute = value` text, in order.
+fn hcl_settings(text: &str) -> Vec<(String, String)> {
+    fn walk(body: &hcl_edit::structure::Body, prefix: &str, out: &mut Vec<(String, String)>) {
+        for s in body.iter() {
+            if let Some(a) = s.as_attribute() {
+                let v = a.value.to_string();
+                out.push((
+                    format!("{prefix}{}", a.key.as_str()),
+                    v.split_whitespace().collect::<Vec<_>>().join(" "),
+                ));
+            } else if let Some(b) = s.as_block() {
+                let mut p = format!("{prefix}{}", b.ident.as_str());
+                for l in &b.labels {
+                    p.push('.');
+                    p.push_str(l.as_str());
+                }
+                p.push('.');
+                walk(&b.body, &p, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    if let Ok(body) = hcl_edit::parser::parse_body(text) {
+        walk(&body, "", &mut out);
+    }
+    out
+}
+
+/// The settings of a changed data store: `instance_class "a" → "b"` for each attribute whose
+/// value changed (at most four named).
+fn changed_settings(old: &str, new: &str) -> Option<String> {
+    let (a, b) = (hcl_settings(old), hcl_settings(new));
+    let before: BTreeMap<&str, &str> = a.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut changed = Vec::new();
+    for (k, v) in &b {
+        match before.get(k.as_str()) {
+            Some(old) if old == v => {}
+            Some(old) => changed.push(format!("{k} {old} → {v}")),
+            None => changed.push(format!("{k} → {v}")),
+        }
+    }
+    let after: BTreeSet<&str> = b.iter().map(|(k, _)| k.as_str()).collect();
+    for (k, v) in &a {
+        if !after.contains(k.as_str()) {
+            changed.push(format!("{k} {v} → (removed)"));
+        }
+    }
+    if changed.is_empty() {
+        return None;
+    }
+    let more = changed.len().saturating_sub(4);
+    changed.truncate(4);
+    let mut line = changed.join(", ");
+    if more > 0 {
+        line.push_str(&format!(" and {more} more"));
+    }
+    Some(line)
+}
+
+/// The environments a workflow's jobs run in (`jobs.<id>.environment`).
+fn workflow_environments(objects: &[serde_json::Value]) -> Vec<String> {
+    let mut envs = Vec::new();
+    for o in objects {
+        if let Some(jobs) = o["jobs"].as_object() {
+            for (id, job) in jobs {
+                envs.push(format!("{id}={}", job["environment"]));
+            }
+        }
+    }
+    envs
+}
+
+/// Classifies one change, from what the blueprint declared (its class), the layout (its
+/// environment) and the parsed objects of both sides, never from lines of text. Values are
+/// never read from secret-bearing objects.
 pub fn risks(c: &Change, ctx: &Context) -> Vec<Risk> {
     let mut r = Vec::new();
     let old = c
@@ -83,82 +185,74 @@ pub fn risks(c: &Change, ctx: &Context) -> Vec<Risk> {
         .map(String::from_utf8_lossy)
         .unwrap_or_default();
     let new = c.new.as_deref().unwrap_or_default();
+    // Parsed only where a risk depends on the objects (or a text may name a secret kind).
+    let pipeline = layout::place(&c.path).is_some_and(|p| p.area == Area::Pipeline);
+    let wanted = is_yaml(&c.path)
+        && (c.class == Some(Class::Exposure)
+            || pipeline
+            || may_name_secret(&old)
+            || may_name_secret(new));
+    let (old_objs, new_objs) = if wanted {
+        (objects(&old), objects(new))
+    } else {
+        (Vec::new(), Vec::new())
+    };
     if c.action == Action::Delete {
         r.push(Risk::Deletion);
     }
     if env_of(&c.path).is_some_and(|e| ctx.protected_envs.contains(e)) {
         r.push(Risk::ProtectedEnvironment);
     }
-    if c.path.starts_with("terraform/") && c.path.ends_with(".tf") && !c.path.ends_with("/main.tf")
-    {
+    if c.class == Some(Class::Stateful) {
         let what = match c.action {
             Action::Add => "created",
             Action::Change => "changed",
             Action::Delete => "deleted",
         };
         r.push(Risk::StatefulResource(what.into()));
-        let keys = [
-            "instance_class",
-            "node_type",
-            "allocated_storage",
-            "num_cache_clusters",
-        ];
-        let (a, b) = (lines_with(&old, &keys), lines_with(new, &keys));
-        if c.action == Action::Change && a != b {
-            // Only the settings that changed: `instance_class = "x" → instance_class = "y"`.
-            let norm = |l: &&str| l.split_whitespace().collect::<Vec<_>>().join(" ");
-            let (a, b): (Vec<String>, Vec<String>) =
-                (a.iter().map(norm).collect(), b.iter().map(norm).collect());
-            let gone: Vec<&str> = a
-                .iter()
-                .filter(|l| !b.contains(l))
-                .map(String::as_str)
-                .collect();
-            let came: Vec<&str> = b
-                .iter()
-                .filter(|l| !a.contains(l))
-                .map(String::as_str)
-                .collect();
-            r.push(Risk::SizeChange(format!(
-                "{} → {}",
-                gone.join(", "),
-                came.join(", ")
-            )));
+        if c.action == Action::Change {
+            if let Some(d) = changed_settings(&old, new) {
+                r.push(Risk::SizeChange(d));
+            }
         }
     }
-    let is_ingress = c.path.ends_with("/ingress.yaml");
-    if is_ingress
+    if c.class == Some(Class::Exposure)
         && (c.action == Action::Add
             || (c.action == Action::Change
-                && lines_with(&old, &["host:", "- host:", "path:", "- path:"])
-                    != lines_with(new, &["host:", "- host:", "path:", "- path:"])))
+                && old_objs.iter().map(|o| &o["spec"]).collect::<Vec<_>>()
+                    != new_objs.iter().map(|o| &o["spec"]).collect::<Vec<_>>()))
     {
         r.push(Risk::PublicEndpoint);
     }
-    if c.path.starts_with(".github/workflows/")
-        && lines_with(&old, &["environment:", "#"]) != lines_with(new, &["environment:", "#"])
+    if pipeline
         && c.action != Action::Add
+        && workflow_environments(&old_objs) != workflow_environments(&new_objs)
     {
         r.push(Risk::Approvals);
     }
-    if is_secret_bearing(&old) || is_secret_bearing(new) {
+    if has_kind(&old_objs, SECRET_KINDS) || has_kind(&new_objs, SECRET_KINDS) {
         r.push(Risk::SecretReference);
     }
     r.sort();
     r
 }
 
-fn is_secret_bearing(text: &str) -> bool {
-    text.lines().any(|l| {
-        let l = l.trim();
-        l == "kind: Secret" || l == "kind: ExternalSecret" || l == "kind: SealedSecret"
-    })
-}
-
-/// A Kubernetes `Secret` could carry values: its diff is never shown.
-fn redacted(text: &str) -> bool {
-    text.lines()
-        .any(|l| l.trim() == "kind: Secret" || l.trim() == "kind: SealedSecret")
+/// Whether a change's content must never be shown: either side holds a Kubernetes `Secret`
+/// (or a sealed one), however it is spelt (`kind: "Secret"` included).
+pub fn redacted(c: &Change) -> bool {
+    if !is_yaml(&c.path) {
+        return false;
+    }
+    let old = c
+        .old
+        .as_deref()
+        .map(String::from_utf8_lossy)
+        .unwrap_or_default();
+    let new = c.new.as_deref().unwrap_or_default();
+    if !may_name_secret(&old) && !may_name_secret(new) {
+        return false;
+    }
+    has_kind(&objects(&old), SECRET_VALUE_KINDS) || has_kind(&objects(new), SECRET_VALUE_KINDS)
 }
 
 fn action_word(a: Action) -> &'static str {
@@ -179,7 +273,7 @@ pub fn plan_json(changes: &[Change], removals: &[String], ctx: &Context) -> serd
                 "action": match c.action { Action::Add => "add", Action::Change => "change", Action::Delete => "delete" },
                 "owner": c.owner,
                 "environment": env_of(&c.path),
-                "old_sha256": c.old.as_deref().map(|b| sha256(&String::from_utf8_lossy(b))),
+                "old_sha256": c.old.as_deref().map(sha256_bytes),
                 "new_sha256": c.new.as_deref().map(sha256),
                 "risks": risks(c, ctx).iter().map(Risk::flag).collect::<Vec<_>>(),
             })
@@ -324,7 +418,7 @@ fn summary(changes: &[Change], removals: &[String], ctx: &Context) -> String {
                 if paths.len() == 1 { "" } else { "s" }
             ),
             Risk::StatefulResource(what) => format!("`{key}`: stateful resource {what}"),
-            Risk::SizeChange(d) => format!("`{key}`: size {d}"),
+            Risk::SizeChange(d) => format!("`{key}`: settings changed: {d}"),
             Risk::PublicEndpoint => format!("`{key}`: public endpoint added or changed"),
             Risk::Approvals => format!("`{key}`: approvals or environments changed"),
             Risk::SecretReference => {
@@ -421,7 +515,7 @@ fn file_section(c: &Change, ctx: &Context, max_lines: usize) -> String {
         c.path,
         action_word(c.action)
     );
-    if redacted(&old) || redacted(new) {
+    if redacted(c) {
         s.push_str("_A Secret: its content is not shown._\n\n</details>\n");
         return s;
     }
@@ -578,6 +672,13 @@ mod tests {
             owner: path.split('/').nth(2).unwrap_or("organisation").into(),
             old: (action != Action::Add).then(|| old.as_bytes().to_vec()),
             new: (action != Action::Delete).then(|| new.to_string()),
+            class: if path.starts_with("terraform/") && !path.ends_with("/main.tf") {
+                Some(Class::Stateful)
+            } else if path.ends_with("/ingress.yaml") {
+                Some(Class::Exposure)
+            } else {
+                None
+            },
         }
     }
 
@@ -638,9 +739,7 @@ mod tests {
         assert!(pos("hpa.yaml` is deleted") < pos("protected environment"));
         assert!(pos("protected environment") < pos("stateful resource changed"));
         assert!(
-            md.contains(
-                "size instance_class = \"db.m6g.large\" → instance_class = \"db.m6g.2xlarge\""
-            ),
+            md.contains("settings changed: instance_class \"db.m6g.large\" → \"db.m6g.2xlarge\""),
             "{md}"
         );
         assert!(md.contains("public endpoint"));

@@ -136,6 +136,25 @@ pub fn parse_checked(
                     _ => {}
                 }
             }
+            // Never a secret value in git: a Secret with data is refused whatever the blueprint
+            // (values come through ExternalSecrets; a SealedSecret's values are encrypted).
+            if let Some(kind) = docs.iter().find_map(|d| {
+                let v = &d.value;
+                let kind = v.get("kind").and_then(Value::as_str)?;
+                let has_data = ["data", "stringData"]
+                    .iter()
+                    .any(|k| v.get(*k).is_some_and(|x| !x.is_null()));
+                (kind == "Secret" && has_data).then_some(kind)
+            }) {
+                return Err(vec![
+                    fail(
+                        "render/secret-value",
+                        format!("the blueprint renders a {kind} with values: pctl never writes a secret value into the deploy repository"),
+                        None,
+                    )
+                    .help("reference the secret with an ExternalSecret (see blueprints/_common/externalsecret.yaml.j2) and keep the value in the secret store"),
+                ]);
+            }
             if is_manifest {
                 let ok = docs.iter().all(|d| {
                     let v = &d.value;

@@ -6,7 +6,9 @@ pub mod check;
 pub mod escape;
 
 use crate::diag::{Diagnostic, Span};
+use crate::layout::{self, OwnerKind};
 use crate::load::{self, Document};
+pub use crate::record::Class;
 use crate::resolve::Service;
 use crate::source::{SourceFile, SourceMap};
 use crate::validate::Capabilities;
@@ -44,6 +46,8 @@ pub enum Role {
 pub struct Output {
     pub template: String,
     pub scope: Scope,
+    /// What the file is, when its path cannot tell (see [`Class`]).
+    pub class: Option<Class>,
     /// Compiled template names for the path and the condition.
     path_tpl: String,
     when_tpl: Option<String>,
@@ -78,6 +82,7 @@ struct RawOutput {
     path: String,
     scope: Option<Scope>,
     when: Option<String>,
+    class: Option<Class>,
 }
 
 /// One file of an organisation's blueprint folder, as the caller read it.
@@ -119,11 +124,16 @@ pub const CATALOG_OWNER: &str = "organisation/catalog";
 pub struct RenderedFile {
     pub content: String,
     pub owner: Owner,
+    /// Declared by the blueprint output that rendered it.
+    pub class: Option<Class>,
 }
 
 /// One service's rendered files (path, content), its diagnostics, and whether it failed (then
 /// it has no files: all or nothing).
-type ServiceOutput = (Vec<(String, String)>, Vec<Diagnostic>, bool);
+type ServiceOutput = (Vec<(String, String, Option<Class>)>, Vec<Diagnostic>, bool);
+
+/// One output as rendered: its path, text and class.
+type Rendered = (String, String, Option<Class>);
 
 /// What every service of a run renders with: the add-on blueprints that apply, and the
 /// organisation and pctl as template values (converted once, shared by reference count).
@@ -212,6 +222,7 @@ impl BlueprintSet {
         env.set_formatter(escape::formatter);
         env.add_filter("yaml", escape::yaml_filter);
         env.add_filter("hcl", escape::hcl_filter);
+        env.add_filter("code", escape::code_filter);
 
         let mut display = BTreeMap::new();
         let mut manifests = Vec::new();
@@ -309,7 +320,8 @@ impl BlueprintSet {
         ctx: &JValue,
         what: &str,
         feed: &Feed,
-    ) -> Result<Option<(String, String)>, Diagnostic> {
+        place: Expected<'_>,
+    ) -> Result<Option<Rendered>, Diagnostic> {
         let err = |e: minijinja::Error| {
             template_error(&e, &self.display, Some(feed)).note(format!(
                 "while rendering blueprint `{}` for {what}",
@@ -327,7 +339,7 @@ impl BlueprintSet {
             .and_then(|t| t.render(ctx))
             .map_err(err)?;
         let path = path.trim().to_string();
-        if let Err(why) = check_output_path(&path) {
+        if let Err(why) = check_output_path(&path).and_then(|()| place.check(&path)) {
             return Err(Diagnostic::error(
                 "blueprint/bad-path",
                 format!(
@@ -343,7 +355,7 @@ impl BlueprintSet {
             .get_template(&out.template)
             .and_then(|t| t.render(ctx))
             .map_err(err)?;
-        Ok(Some((path, text)))
+        Ok(Some((path, text, out.class)))
     }
 
     /// Renders every service (in parallel) and every environment entry point; `check` runs on
@@ -392,27 +404,24 @@ impl BlueprintSet {
             .collect();
 
         let mut tree = Tree::new();
-        let add = |tree: &mut Tree,
-                   diags: &mut Vec<Diagnostic>,
-                   path: String,
-                   content: String,
-                   owner: Owner| {
-            if let Some(prev) = tree.get(&path) {
-                diags.push(
-                    Diagnostic::error(
-                        "render/path-conflict",
-                        format!(
-                            "`{path}` would be generated twice (by {} and {})",
-                            describe_owner(&prev.owner),
-                            describe_owner(&owner)
-                        ),
-                    )
-                    .help("service names and blueprint output paths must not collide"),
-                );
-                return;
-            }
-            tree.insert(path, RenderedFile { content, owner });
-        };
+        let add =
+            |tree: &mut Tree, diags: &mut Vec<Diagnostic>, path: String, file: RenderedFile| {
+                if let Some(prev) = tree.get(&path) {
+                    diags.push(
+                        Diagnostic::error(
+                            "render/path-conflict",
+                            format!(
+                                "`{path}` would be generated twice (by {} and {})",
+                                describe_owner(&prev.owner),
+                                describe_owner(&file.owner)
+                            ),
+                        )
+                        .help("service names and blueprint output paths must not collide"),
+                    );
+                    return;
+                }
+                tree.insert(path, file);
+            };
         let mut failed = BTreeSet::new();
         let mut clean = BTreeSet::new();
         for (svc, (files, mut d, bad)) in services.iter().zip(per_service) {
@@ -422,13 +431,17 @@ impl BlueprintSet {
                 clean.insert(svc.name.clone());
             }
             diags.append(&mut d);
-            for (path, content) in files {
+            for (path, content, class) in files {
+                let owner = Owner::Service(svc.name.clone());
                 add(
                     &mut tree,
                     &mut diags,
                     path,
-                    content,
-                    Owner::Service(svc.name.clone()),
+                    RenderedFile {
+                        content,
+                        owner,
+                        class,
+                    },
                 );
             }
         }
@@ -444,16 +457,25 @@ impl BlueprintSet {
             );
             for bp in &addons {
                 for out in bp.outputs.iter().filter(|o| o.scope == Scope::Environment) {
-                    match self.render_one(bp, out, &ctx, &what, &Feed::default()) {
-                        Ok(Some((path, text))) => {
+                    let env_name = env_ctx["name"].as_str().unwrap_or_default();
+                    let place = Expected::Organisation(env_name);
+                    match self.render_one(bp, out, &ctx, &what, &Feed::default(), place) {
+                        Ok(Some((path, text, class))) => {
                             let header = format!(
                                 "generated by pctl from organisation config ({}) — do not edit",
                                 org_ctx["name"].as_str().unwrap_or_default()
                             );
                             match finish(&path, text, &header, &self.sources) {
-                                Ok((content, _)) => {
-                                    add(&mut tree, &mut diags, path, content, Owner::Org)
-                                }
+                                Ok((content, _)) => add(
+                                    &mut tree,
+                                    &mut diags,
+                                    path,
+                                    RenderedFile {
+                                        content,
+                                        owner: Owner::Org,
+                                        class,
+                                    },
+                                ),
                                 Err(mut d) => diags.append(&mut d),
                             }
                         }
@@ -493,23 +515,43 @@ impl BlueprintSet {
             one_line(&svc.source.repository),
             one_line(&svc.source.sha)
         );
-        let mut emit = |r: Result<Option<(String, String)>, Diagnostic>,
-                        diags: &mut Vec<Diagnostic>| match r {
-            Ok(Some((path, text))) => match finish(&path, text, &header, &self.sources) {
-                Ok((content, docs)) => {
-                    // One parse serves the check above and the guardrails and policies.
-                    if let Ok([object]) = <[Value; 1]>::try_from(docs) {
-                        objects.push(json!({
-                            "path": path.clone(),
-                            "kind": object["kind"].clone(),
-                            "name": object["metadata"]["name"].clone(),
-                            "object": object,
-                        }));
-                    }
-                    files.push((path, content))
+        // Which output rendered each path: a second output to the same path is an error of
+        // the service (located at the resource that caused it), and fails it whole.
+        let mut seen: BTreeMap<String, String> = BTreeMap::new();
+        let mut emit = |r: Result<Option<Rendered>, Diagnostic>,
+                        diags: &mut Vec<Diagnostic>,
+                        feed: &Feed,
+                        what: &str| match r {
+            Ok(Some((path, _, _))) if seen.contains_key(&path) => {
+                let first = &seen[&path];
+                let mut d = Diagnostic::error(
+                        "render/path-conflict",
+                        format!("`{path}` would be generated twice: for {first} and for {what}"),
+                    )
+                    .help("rename the resource in platform.yaml (or the blueprint output) so that the file names differ");
+                if let Some((file, span)) = feed.origin() {
+                    d = d.in_file(file).at(Some(span));
                 }
-                Err(mut d) => diags.append(&mut d),
-            },
+                diags.push(d);
+            }
+            Ok(Some((path, text, class))) => {
+                seen.insert(path.clone(), what.to_string());
+                match finish(&path, text, &header, &self.sources) {
+                    Ok((content, docs)) => {
+                        // One parse serves the check above and the guardrails and policies.
+                        if let Ok([object]) = <[Value; 1]>::try_from(docs) {
+                            objects.push(json!({
+                                "path": path.clone(),
+                                "kind": object["kind"].clone(),
+                                "name": object["metadata"]["name"].clone(),
+                                "object": object,
+                            }));
+                        }
+                        files.push((path, content, class))
+                    }
+                    Err(mut d) => diags.append(&mut d),
+                }
+            }
             Ok(None) => {}
             Err(d) => diags.push(d),
         };
@@ -534,7 +576,13 @@ impl BlueprintSet {
         let what = format!("service `{}`", svc.name);
         for bp in &chosen {
             for out in bp.outputs.iter().filter(|o| o.scope == Scope::Service) {
-                emit(self.render_one(bp, out, &svc_ctx, &what, feed), &mut diags);
+                let place = Expected::Service(&svc.name, None);
+                emit(
+                    self.render_one(bp, out, &svc_ctx, &what, feed, place),
+                    &mut diags,
+                    feed,
+                    &what,
+                );
             }
         }
         for dep in &svc.deployments {
@@ -544,7 +592,13 @@ impl BlueprintSet {
             let feed = feed.for_env(&dep.env);
             for bp in &chosen {
                 for out in bp.outputs.iter().filter(|o| o.scope == Scope::Deployment) {
-                    emit(self.render_one(bp, out, &ctx, &what, &feed), &mut diags);
+                    let place = Expected::Service(&svc.name, Some(&dep.env));
+                    emit(
+                        self.render_one(bp, out, &ctx, &what, &feed, place),
+                        &mut diags,
+                        &feed,
+                        &what,
+                    );
                 }
             }
             for res in &dep.resources {
@@ -567,12 +621,24 @@ impl BlueprintSet {
                     .filter(|b| b.role == Role::Resource(rtype.to_string()))
                 {
                     for out in bp.outputs.iter().filter(|o| o.scope == Scope::Resource) {
-                        emit(self.render_one(bp, out, &ctx, &what, &feed), &mut diags);
+                        let place = Expected::Service(&svc.name, Some(&dep.env));
+                        emit(
+                            self.render_one(bp, out, &ctx, &what, &feed, place),
+                            &mut diags,
+                            &feed,
+                            &what,
+                        );
                     }
                 }
                 for bp in addons.iter() {
                     for out in bp.outputs.iter().filter(|o| o.scope == Scope::Resource) {
-                        emit(self.render_one(bp, out, &ctx, &what, &feed), &mut diags);
+                        let place = Expected::Service(&svc.name, Some(&dep.env));
+                        emit(
+                            self.render_one(bp, out, &ctx, &what, &feed, place),
+                            &mut diags,
+                            &feed,
+                            &what,
+                        );
                     }
                 }
             }
@@ -584,7 +650,11 @@ impl BlueprintSet {
         }
         // Guardrails and policies see the service's rendered files and parsed objects; a
         // `deny` drops the service whole too.
-        diags.extend(check(index, svc, &files, &objects));
+        let texts: Vec<(String, String)> = files
+            .iter()
+            .map(|(p, c, _)| (p.clone(), c.clone()))
+            .collect();
+        diags.extend(check(index, svc, &texts, &objects));
         let failed = diags.iter().any(Diagnostic::is_error);
         if failed {
             files.clear();
@@ -634,7 +704,9 @@ fn finish(
         Some(h) => h + &body,
         None => body,
     };
-    let manifest = path.starts_with("apps/") || path.starts_with("clusters/");
+    // One Kubernetes object per file where controllers apply files.
+    let manifest = layout::place(path)
+        .is_some_and(|p| matches!(p.area, layout::Area::Manifests | layout::Area::Gitops));
     let docs = check::parse_checked(path, &content, manifest, sources)?;
     Ok((content, docs))
 }
@@ -644,9 +716,15 @@ fn finish(
 fn add_kustomizations(tree: &mut Tree) {
     let mut folders: BTreeMap<String, (Vec<String>, Owner, String)> = BTreeMap::new();
     for (path, f) in tree.iter() {
-        let parts: Vec<&str> = path.split('/').collect();
-        if parts.len() == 4 && parts[0] == "apps" && parts[3] != "kustomization.yaml" {
-            let dir = parts[..3].join("/");
+        let Some(place) = layout::place(path).filter(|p| p.area == layout::Area::Manifests) else {
+            continue;
+        };
+        let (Some(env), Some(service)) = (place.env, place.service) else {
+            continue;
+        };
+        let file = path.rsplit('/').next().unwrap_or_default();
+        if file != "kustomization.yaml" {
+            let dir = layout::manifests_dir(env, service);
             let header = f
                 .content
                 .lines()
@@ -658,7 +736,7 @@ fn add_kustomizations(tree: &mut Tree) {
                 .entry(dir)
                 .or_insert_with(|| (Vec::new(), f.owner.clone(), header))
                 .0
-                .push(parts[3].to_string());
+                .push(file.to_string());
         }
     }
     for (dir, (files, owner, header)) in folders {
@@ -674,7 +752,56 @@ fn add_kustomizations(tree: &mut Tree) {
             s.push_str(&format!("  - {}\n", escape::yaml_string(&f)));
         }
         tree.entry(format!("{dir}/kustomization.yaml"))
-            .or_insert(RenderedFile { content: s, owner });
+            .or_insert(RenderedFile {
+                content: s,
+                owner,
+                class: None,
+            });
+    }
+}
+
+/// Where an output must land in the layout: in its service's namespace (and in the
+/// environment it was rendered for), or among the organisation's files of its environment.
+#[derive(Debug, Clone, Copy)]
+enum Expected<'a> {
+    Service(&'a str, Option<&'a str>),
+    Organisation(&'a str),
+}
+
+impl Expected<'_> {
+    fn check(&self, path: &str) -> Result<(), &'static str> {
+        let Some(place) = layout::place(path) else {
+            return Err(
+                "it is not a place of the deploy-tree layout (see `pctl_core::layout`: apps/<env>/<service>/, terraform/<env>/<service>/, ...)",
+            );
+        };
+        match *self {
+            Expected::Service(name, env) => {
+                if place.service != Some(name) {
+                    return Err(
+                        "it is outside the service's own files (a blueprint renders only into the namespace of the service it renders for)",
+                    );
+                }
+                if place.area == layout::Area::Record {
+                    return Err("`.pctl/` is reserved for pctl's records");
+                }
+                if env.is_some() && place.env.is_some() && place.env != env {
+                    return Err("it is in another environment than the one being rendered");
+                }
+                Ok(())
+            }
+            Expected::Organisation(env) => {
+                if place.owner != OwnerKind::Organisation || place.area == layout::Area::Record {
+                    return Err(
+                        "environment outputs belong among the organisation's files (clusters/<env>/<file>)",
+                    );
+                }
+                if place.env != Some(env) {
+                    return Err("it is in another environment than the one being rendered");
+                }
+                Ok(())
+            }
+        }
     }
 }
 
@@ -788,6 +915,7 @@ fn parse_manifest(
         outputs.push(Output {
             template,
             scope,
+            class: o.class,
             path_tpl,
             when_tpl,
         });
@@ -852,6 +980,26 @@ impl Feed {
             resource: Some(r.to_string()),
             ..self.clone()
         }
+    }
+
+    /// Where in platform.yaml the output being rendered comes from: its resource's key, else
+    /// the environment's, else the document.
+    fn origin(&self) -> Option<(String, Span)> {
+        let (file, doc) = (self.file.as_ref()?, self.doc.as_ref()?);
+        let pointers = [
+            self.resource
+                .as_ref()
+                .map(|r| crate::diag::join_pointer("/spec/resources", r)),
+            self.env
+                .as_ref()
+                .map(|e| crate::diag::join_pointer("/spec/environments", e)),
+            Some(String::new()),
+        ];
+        pointers
+            .into_iter()
+            .flatten()
+            .find_map(|p| doc.spans.locate_key(file, &p))
+            .map(|span| (file.name.clone(), span))
     }
 
     /// `service.health.liveness` -> `/spec/health/liveness`, located in the file.
