@@ -5,7 +5,7 @@ pub mod diff;
 pub mod github;
 
 use annotate_snippets::{AnnotationKind, Group, Level, Origin, Renderer, Snippet};
-use pctl_core::diag::{Diagnostic, Severity};
+use pctl_core::diag::{Diagnostic, Severity, escape_control, needs_escape};
 use pctl_core::source::SourceMap;
 use std::io::Write;
 
@@ -35,13 +35,92 @@ fn level(s: Severity) -> Level<'static> {
     }
 }
 
+/// A diagnostic whose every text is safe to print: values from users' files keep no control
+/// character, line break or bidirectional override (they are shown escaped, `\n`, `\u{1b}`).
+fn printable(d: &Diagnostic) -> Diagnostic {
+    let e = |s: &str| escape_control(s);
+    let mut d = d.clone();
+    d.message = e(&d.message);
+    d.found = d.found.as_deref().map(e);
+    d.expected = d.expected.as_deref().map(e);
+    d.help = d.help.as_deref().map(e);
+    d.file = d.file.as_deref().map(e);
+    d.path = d.path.as_deref().map(e);
+    // Notes may be several lines of pctl's own (a diff of a hand edit): escape within lines.
+    d.notes = d
+        .notes
+        .iter()
+        .map(|n| n.lines().map(e).collect::<Vec<_>>().join("\n"))
+        .collect();
+    for l in &mut d.labels {
+        l.message = e(&l.message);
+    }
+    d
+}
+
+/// A source text for a snippet with every unprintable character replaced by a visible one of
+/// the same UTF-8 length, so byte spans and character columns stay where they were.
+fn printable_source(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text
+        .chars()
+        .any(|c| needs_escape(c) && !matches!(c, '\n' | '\t' | '\r'))
+    {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if needs_escape(c) && !matches!(c, '\n' | '\t' | '\r') {
+            out.push(match c.len_utf8() {
+                1 => '?',
+                2 => '\u{bf}',
+                3 => '\u{fffd}',
+                _ => '\u{1f5f5}',
+            });
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Text a GitHub Actions runner reads (`--format github`, or any run inside Actions) with every
+/// line that would start a workflow command (`::add-mask::`, `::error file=…::`; the runner
+/// ignores leading spaces) broken by a zero-width space: pctl's own annotations are the only
+/// commands it prints.
+pub fn neutralise(text: &str) -> String {
+    if !text.contains("::") {
+        return text.to_string();
+    }
+    text.split_inclusive('\n')
+        .map(|line| {
+            let trimmed = line.trim_start();
+            if trimmed.starts_with("::") {
+                let indent = &line[..line.len() - trimmed.len()];
+                format!("{indent}:\u{200b}{}", &trimmed[1..])
+            } else {
+                line.to_string()
+            }
+        })
+        .collect()
+}
+
+/// Whether a CI runner reads pctl's output for commands.
+pub fn runner_reads_output(format: Format) -> bool {
+    format == Format::Github || std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true")
+}
+
 /// Renders one diagnostic as rustc-style text. `color`: with ANSI styles.
 pub fn human(d: &Diagnostic, sources: &SourceMap, color: bool) -> String {
+    let d = &printable(d);
     let renderer = if color {
         Renderer::styled()
     } else {
         Renderer::plain()
     };
+    let source = d.file.as_deref().and_then(|f| sources.get(f));
+    let safe_text: Option<String> = source
+        .as_ref()
+        .map(|s| printable_source(&s.text).into_owned());
     let title = level(d.severity)
         .primary_title(d.message.as_str())
         .id(d.code);
@@ -51,11 +130,11 @@ pub fn human(d: &Diagnostic, sources: &SourceMap, color: bool) -> String {
         (None, Some(f)) => Some(format!("found {f}")),
         (None, None) => None,
     };
-    let source = d.file.as_deref().and_then(|f| sources.get(f));
     let mut in_snippet = false;
     match (&d.file, d.span, &source) {
         (Some(file), Some(span), Some(src)) => {
-            let mut snippet = Snippet::source(src.text.as_ref())
+            let _ = src;
+            let mut snippet = Snippet::source(safe_text.as_deref().unwrap_or_default())
                 .path(file.as_str())
                 .fold(true);
             let mut ann = AnnotationKind::Primary.span(span.start..span.end.max(span.start));
@@ -89,7 +168,7 @@ pub fn human(d: &Diagnostic, sources: &SourceMap, color: bool) -> String {
         match sources.get(&l.file) {
             Some(src) => {
                 group = group.element(
-                    Snippet::source(src.text.to_string())
+                    Snippet::source(printable_source(&src.text).into_owned())
                         .path(l.file.clone())
                         .fold(true)
                         .annotation(
@@ -208,8 +287,11 @@ pub fn emit(diags: &[Diagnostic], sources: &SourceMap, format: Format, summary: 
                     let _ = writeln!(out, "{line}");
                 }
             }
+            let runner = runner_reads_output(format);
             for d in diags {
-                let _ = writeln!(err, "{}\n", human(d, sources, color));
+                let text = human(d, sources, color);
+                let text = if runner { neutralise(&text) } else { text };
+                let _ = writeln!(err, "{text}\n");
             }
         }
     }

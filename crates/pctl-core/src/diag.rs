@@ -252,17 +252,39 @@ pub fn did_you_mean<'a>(
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
+    strsim::levenshtein(a, b)
+}
+
+/// A value from a user's file made safe to show in a terminal, a log or a CI runner: control
+/// characters (C0, DEL, C1), line and paragraph separators, bidirectional overrides and
+/// non-characters become visible escapes (`\n`, `\u{1b}`), so a value can neither move the
+/// cursor, recolour the screen, start a new line (and with it a workflow command) nor reorder
+/// what is shown.
+pub fn escape_control(s: &str) -> String {
+    if !s.chars().any(needs_escape) {
+        return s.to_string();
     }
-    prev[b.len()]
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if needs_escape(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Whether a character must not reach a terminal as it is (see [`escape_control`]).
+pub fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}')
+        || ('\u{202a}'..='\u{202e}').contains(&c)
+        || ('\u{2066}'..='\u{2069}').contains(&c)
+        || (c as u32 & 0xfffe) == 0xfffe
+        || ('\u{fdd0}'..='\u{fdef}').contains(&c)
 }
 
 /// Formats a list of names for "expected one of: `a`, `b`, `c`".
@@ -311,5 +333,16 @@ mod tests {
         assert_eq!(did_you_mean("replica", c), Some("replicas"));
         assert_eq!(did_you_mean("autoscaling", c), Some("autoscale"));
         assert_eq!(did_you_mean("zzz", c), None);
+    }
+
+    #[test]
+    fn control_characters_are_shown_not_obeyed() {
+        assert_eq!(escape_control("plain: ü"), "plain: ü");
+        assert_eq!(escape_control("a\n::error::x"), "a\\n::error::x");
+        assert_eq!(escape_control("\u{1b}[31mred"), "\\u{1b}[31mred");
+        assert_eq!(
+            escape_control("\u{7f}\u{85}\u{fffe}\u{202e}"),
+            "\\u{7f}\\u{85}\\u{fffe}\\u{202e}"
+        );
     }
 }

@@ -266,19 +266,11 @@ pub fn resolve(intent: &Intent, org: &Org, org_ctx: &Value, source: &Source) -> 
             let min = a.min.unwrap_or(1);
             json!({"min": min, "max": a.max.unwrap_or(min.max(1)), "cpu_percent": a.cpu_percent.unwrap_or(70)})
         });
-        let mut env_vars: Vec<Value> = Vec::new();
-        let mut set_var = |k: &str, v: &Value| {
-            let v = text(v);
-            match env_vars.iter_mut().find(|e| e["name"] == k) {
-                Some(e) => e["value"] = json!(v),
-                None => env_vars.push(json!({"name": k, "value": v})),
-            }
-        };
-        for (k, v) in &s.env {
-            set_var(k, v);
-        }
-        for (k, v) in &o.env {
-            set_var(k, v);
+        // Variables by name, in the order first written (an environment's value replaces the
+        // base value in place): linear in the number of variables.
+        let mut vars: indexmap::IndexMap<String, String> = indexmap::IndexMap::new();
+        for (k, v) in s.env.iter().chain(&o.env) {
+            vars.insert(k.clone(), text(v));
         }
         let tags = json!({
             "service": m.name,
@@ -334,19 +326,27 @@ pub fn resolve(intent: &Intent, org: &Org, org_ctx: &Value, source: &Source) -> 
             ("OTEL_EXPORTER_OTLP_PROTOCOL", text(&obs["otel_protocol"])),
         ]
         .into_iter()
-        .filter(|(k, _)| !env_vars.iter().any(|e| e["name"] == *k))
+        .filter(|(k, _)| !vars.contains_key(*k))
         .map(|(k, v)| json!({"name": k, "value": v}))
         .collect();
         // Both sides of every dependency edge: the caller gets the callee's in-cluster URL
         // (Services listen on port 80), unless the intent sets that variable itself.
         for dep in &s.dependencies {
             let var = format!("{}_URL", dep.to_uppercase().replace('-', "_"));
-            if !env_vars.iter().any(|e| e["name"] == var.as_str()) {
-                env_vars.push(
-                    json!({"name": var, "value": format!("http://{dep}.{dep}.svc.cluster.local")}),
-                );
-            }
+            vars.entry(var)
+                .or_insert_with(|| format!("http://{dep}.{dep}.svc.cluster.local"));
         }
+        let env_vars: Vec<Value> = vars
+            .iter()
+            .map(|(k, v)| json!({"name": k, "value": v}))
+            .collect();
+        // A digest of the environment the pods get, on the pod template: a change of the
+        // ConfigMap rolls the pods (the values themselves are in the ConfigMap).
+        let mut config_text = String::new();
+        for e in env_vars.iter().chain(&otel_env) {
+            config_text.push_str(&format!("{}={}\n", text(&e["name"]), text(&e["value"])));
+        }
+        let config_digest = format!("sha256:{}", crate::digest::sha256(&config_text));
         // Ports the resources listen on, for the egress policy.
         let mut resource_ports: Vec<u16> = resources
             .iter()
@@ -368,6 +368,7 @@ pub fn resolve(intent: &Intent, org: &Org, org_ctx: &Value, source: &Source) -> 
             "autoscale": autoscale,
             "compute": {"cpu": cpu, "memory": memory},
             "env": env_vars,
+            "config_digest": config_digest,
             "resources": resources,
             "approvals": o.approvals,
             "public_endpoints": public,

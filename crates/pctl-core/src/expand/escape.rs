@@ -10,6 +10,7 @@ use serde_json::Value;
 
 pub const YAML: &str = "yaml";
 pub const HCL: &str = "hcl";
+pub const MARKDOWN: &str = "markdown";
 
 /// The auto-escape mode for a template, by file name.
 pub fn mode_for(name: &str) -> AutoEscape {
@@ -20,6 +21,8 @@ pub fn mode_for(name: &str) -> AutoEscape {
         AutoEscape::Custom(HCL.into())
     } else if n.ends_with(".json") {
         AutoEscape::Json
+    } else if n.ends_with(".md") {
+        AutoEscape::Custom(MARKDOWN.into())
     } else {
         AutoEscape::None
     }
@@ -173,6 +176,13 @@ pub fn formatter(out: &mut Output, state: &mut State, value: &JValue) -> Result<
     let text = match state.auto_escape() {
         AutoEscape::Custom(m) if m == YAML => yaml_flow(&to_json(value)?),
         AutoEscape::Custom(m) if m == HCL => hcl(&to_json(value)?),
+        AutoEscape::Custom(m) if m == MARKDOWN => {
+            if value.is_none() {
+                String::new()
+            } else {
+                markdown_text(&value.to_string())
+            }
+        }
         AutoEscape::Json => serde_json::to_string(&to_json(value)?).map_err(|e| {
             Error::new(
                 ErrorKind::BadSerialization,
@@ -188,6 +198,64 @@ pub fn formatter(out: &mut Output, state: &mut State, value: &JValue) -> Result<
         }
     };
     out.write_str(&text).map_err(Error::from)
+}
+
+/// Markdown text that shows `s` as it is: no markup, link, HTML, heading, list or table cell
+/// can start inside it, and it stays on one line (a line break in a value would start a new
+/// block).
+pub fn markdown_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 4);
+    // A value may begin a line (a paragraph): what starts a block there is escaped too.
+    let list_number = s.find(|c: char| !c.is_ascii_digit()).filter(|&n| {
+        n > 0
+            && matches!(s.as_bytes().get(n), Some(b'.') | Some(b')'))
+            && matches!(s.as_bytes().get(n + 1), None | Some(b' ') | Some(b'\t'))
+    });
+    for (i, c) in s.chars().enumerate() {
+        match c {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '|' | '~' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '-' | '+' | '=' | '#' | '>' if i == 0 => {
+                out.push('\\');
+                out.push(c);
+            }
+            '.' | ')' if Some(i) == list_number => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' | '\r' | '\u{85}' | '\u{2028}' | '\u{2029}' => out.push(' '),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `{{ value | code }}` in a Markdown template: a code span holding the value exactly (fenced
+/// with more backticks than the value contains, on one line).
+pub fn code_filter(value: JValue) -> Result<JValue, Error> {
+    let text: String = value
+        .to_string()
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let mut longest = 0;
+    let mut run = 0;
+    for c in text.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    let fence = "`".repeat(longest + 1);
+    let pad = if text.starts_with('`') || text.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    Ok(JValue::from_safe_string(format!(
+        "{fence}{pad}{text}{pad}{fence}"
+    )))
 }
 
 /// `{{ value | yaml(4) }}`: block YAML, safe to place after a key.
@@ -207,6 +275,20 @@ pub fn hcl_filter(value: JValue) -> Result<JValue, Error> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn markdown_values_cannot_add_markup() {
+        assert_eq!(markdown_text("plain text 1.2"), "plain text 1.2");
+        assert_eq!(
+            markdown_text("[x](javascript:alert(1)) | a\n# h <b>"),
+            "\\[x\\](javascript:alert(1)) \\| a # h \\<b>"
+        );
+        assert_eq!(markdown_text("- item"), "\\- item");
+        assert_eq!(markdown_text("# title"), "\\# title");
+        assert_eq!(markdown_text("12. twelve"), "12\\. twelve");
+        let code = code_filter(JValue::from("a`b")).unwrap();
+        assert_eq!(code.as_str(), Some("``a`b``"));
+    }
 
     #[test]
     fn yaml_strings_cannot_change_structure() {

@@ -3,6 +3,7 @@
 
 pub mod schema;
 pub mod semantic;
+pub mod trust;
 
 use crate::diag::{Diagnostic, has_errors, join_pointer};
 use crate::load::{self, Document};
@@ -50,7 +51,10 @@ fn check_document<T: serde::de::DeserializeOwned + Default>(
         );
         return None;
     }
-    let (mut found, prune) = Schemas::get().validate(kind, file, &doc);
+    let (mut found, mut prune) = Schemas::get().validate(kind, file, &doc);
+    let (mut unsafe_text, pointers) = control_characters(file, &doc);
+    prune.extend(pointers);
+    found.append(&mut unsafe_text);
     let schema_ok = found.is_empty();
     diags.append(&mut found);
     let mut lenient = doc.value.clone();
@@ -71,6 +75,71 @@ fn check_document<T: serde::de::DeserializeOwned + Default>(
         }
     };
     Some((doc, model, schema_ok))
+}
+
+/// Characters no output format can carry safely: control characters other than tab and line
+/// breaks (DEL, C1, backspace, form feed, escape...), Unicode non-characters (U+FFFE) and
+/// bidirectional overrides, which make a review show something other than what is deployed.
+fn unencodable(c: char) -> bool {
+    crate::diag::needs_escape(c) && !matches!(c, '\t' | '\n' | '\r')
+}
+
+/// Every key or string value holding a character no blueprint can encode safely, reported at
+/// its line (not later as "the blueprint produced invalid YAML"); the pointers to prune.
+fn control_characters(file: &SourceFile, doc: &Document) -> (Vec<Diagnostic>, Vec<String>) {
+    fn walk(v: &Value, pointer: &str, out: &mut Vec<(String, char, bool)>) {
+        match v {
+            Value::String(s) => {
+                if let Some(c) = s.chars().find(|c| unencodable(*c)) {
+                    out.push((pointer.to_string(), c, false));
+                }
+            }
+            Value::Array(a) => {
+                for (i, x) in a.iter().enumerate() {
+                    walk(x, &format!("{pointer}/{i}"), out);
+                }
+            }
+            Value::Object(m) => {
+                for (k, x) in m {
+                    let p = join_pointer(pointer, k);
+                    if let Some(c) = k.chars().find(|c| unencodable(*c)) {
+                        out.push((p.clone(), c, true));
+                    }
+                    walk(x, &p, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    walk(&doc.value, "", &mut found);
+    let mut diags = Vec::new();
+    let mut prune = Vec::new();
+    for (pointer, c, is_key) in found {
+        let span = if is_key {
+            doc.spans.locate_key(file, &pointer)
+        } else {
+            doc.spans.locate(file, &pointer)
+        };
+        diags.push(
+            Diagnostic::error(
+                "input/control-character",
+                format!(
+                    "the {} holds U+{:04X}, a character no generated file can carry safely",
+                    if is_key { "key" } else { "value" },
+                    c as u32
+                ),
+            )
+            .in_file(&file.name)
+            .at(span)
+            .pointer(&pointer)
+            .found(format!("`{}`", crate::diag::escape_control(&c.to_string())))
+            .expected("printable text (tabs and line breaks are fine)")
+            .help("remove the character; binary or secret data belongs in a secret (`spec.secrets`), not in platform.yaml"),
+        );
+        prune.push(pointer);
+    }
+    (diags, prune)
 }
 
 /// Finds the values that make `value` fail to deserialize as `T` although the schema accepted
@@ -288,6 +357,7 @@ pub fn check_intent(
         return (None, diags);
     };
     diags.extend(semantic::check_intent(file, &doc, &intent, org, caps));
+    diags.extend(trust::check_intent(file, &doc, &intent, org));
     let ok = !has_errors(&diags);
     (
         Some(Checked {
