@@ -19,4 +19,5 @@ pub mod outdir;
 pub mod pipeline;
 pub mod progress;
 pub mod publish;
+pub mod redact;
 pub mod report;

@@ -13,7 +13,7 @@
 //! The definitions (what is a deploy, a failure, a restore...) are in the README section
 //! "Measuring the platform: `pctl metrics`"; they are implemented here and nowhere else.
 
-use crate::discover::redact_url;
+use crate::redact::url as redact_url;
 use crate::report::Format;
 use git2::{ObjectType, Oid, Repository};
 use serde::Serialize;

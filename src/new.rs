@@ -906,7 +906,7 @@ fn gitops_name(org: &Org) -> &'static str {
 
 pub fn readme_section(ans: &Answers, org: &Org) -> String {
     let name = &ans.name;
-    let url = crate::discover::redact_url(&org.spec.deploy_repository.url);
+    let url = crate::redact::url(&org.spec.deploy_repository.url);
     let branch = deploy_branch(org);
     let mut s = String::new();
     let _ = writeln!(s, "{}\n", readme_heading(name));
@@ -1160,7 +1160,7 @@ fn next_steps(
     let _ = writeln!(
         s,
         "\nIn the deploy repository ({}, branch `{}`), synced by {}:",
-        crate::discover::redact_url(&o.spec.deploy_repository.url),
+        crate::redact::url(&o.spec.deploy_repository.url),
         deploy_branch(o),
         gitops_name(o)
     );

@@ -10,7 +10,7 @@
 //!   contains the commit (libgit2's local transport can lose a concurrent update silently).
 //! - Atomic: the remote only ever sees one complete commit or nothing.
 
-use crate::discover::redact_url;
+use crate::redact::url as redact_url;
 use git2::{FetchOptions, ObjectType, Oid, PushOptions, RemoteCallbacks, Repository, Signature};
 use pctl_core::diag::Diagnostic;
 use pctl_core::digest::{sha256, sha256_bytes};
