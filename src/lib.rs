@@ -12,6 +12,7 @@ pub mod cli;
 pub mod cmd;
 pub mod discover;
 pub mod exit;
+pub mod git;
 pub mod inputs;
 pub mod metrics;
 pub mod new;

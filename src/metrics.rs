@@ -319,18 +319,6 @@ impl Trailers {
     }
 }
 
-/// The committer time of `sha` in the application repository holding `intent_path` (a
-/// platform.yaml), if that commit is there: what `publish` records as `Pctl-Source-Time`.
-pub fn source_commit_time(intent_path: &Path, sha: &str) -> Option<i64> {
-    let dir = intent_path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let repo = Repository::discover(dir).ok()?;
-    let commit = repo.revparse_single(sha).ok()?.peel_to_commit().ok()?;
-    Some(commit.committer().when().seconds())
-}
-
 /// `This reverts commit <sha>` (what `git revert` writes).
 pub fn reverted_commit(message: &str) -> Option<Oid> {
     let i = message.find("This reverts commit ")?;
@@ -1728,25 +1716,6 @@ mod tests {
         assert_eq!(human_duration(90_061), "1d 1h");
         assert_eq!(human_duration(3_700), "1h 1m");
         assert_eq!(human_duration(61), "1m 1s");
-    }
-
-    #[test]
-    fn source_commit_times() {
-        let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
-        if let Ok(repo) = Repository::discover(env!("CARGO_MANIFEST_DIR")) {
-            if let Ok(head) = repo.head().and_then(|h| h.peel_to_commit()) {
-                let sha = head.id().to_string();
-                assert_eq!(
-                    source_commit_time(&here, &sha),
-                    Some(head.committer().when().seconds())
-                );
-            }
-        }
-        assert_eq!(source_commit_time(&here, &"0".repeat(40)), None);
-        assert_eq!(
-            source_commit_time(Path::new("/nonexistent/platform.yaml"), "abc"),
-            None
-        );
     }
 
     #[test]
