@@ -22,3 +22,4 @@ pub mod progress;
 pub mod publish;
 pub mod redact;
 pub mod report;
+pub mod time;

@@ -100,9 +100,7 @@ pub fn url(raw: &str) -> String {
 
 /// The user name and password written in a URL, percent-decoded: (user, password).
 pub fn credentials(raw: &str) -> Option<(String, Option<String>)> {
-    if scheme_of(raw).is_none() {
-        return None;
-    }
+    scheme_of(raw)?;
     let (userinfo, _) = split_userinfo(raw)?;
     let decode = |s: &str| percent_decode_str(s).decode_utf8_lossy().into_owned();
     Some(match userinfo.split_once(':') {
