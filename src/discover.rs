@@ -140,7 +140,7 @@ pub fn source_of(
         .or_else(|| {
             let server = std::env::var("GITHUB_SERVER_URL").ok()?;
             let name = std::env::var("GITHUB_REPOSITORY").ok()?;
-            Some(format!("{server}/{name}"))
+            Some(crate::redact::url(&format!("{server}/{name}")))
         })
         .unwrap_or_else(|| "unknown".to_string());
     let image_tag = pins.image_tag.clone().unwrap_or_else(|| sha.clone());
