@@ -268,7 +268,7 @@ pub fn run() -> ExitCode {
             Report::new(Vec::new(), Default::default(), exit::OK).stdout(schema::text(kind))
         }
         Command::New(args) => Report::exit_only(crate::new::run(args, format)),
-        Command::Metrics(args) => Report::exit_only(crate::metrics::cmd(&args, format)),
+        Command::Metrics(args) => crate::metrics::run(&args, format),
         Command::Catalog { service, input } => cmd::catalog::run(&service, &input.inputs(), format),
     };
     ExitCode::from(finish(report, format))

@@ -93,27 +93,6 @@ pub fn find_org(root: &Path, explicit: Option<&Path>) -> OrgSource {
     }
 }
 
-/// Removes credentials from a URL (`https://user:token@host/x` -> `https://host/x`).
-pub fn redact_url(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => {
-            let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
-            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-            if path.is_empty() {
-                format!("{scheme}://{host}")
-            } else {
-                format!("{scheme}://{host}/{path}")
-            }
-        }
-        None => match url.split_once('@') {
-            Some((_, host)) if !url.contains('/') || url.find('@') < url.find('/') => {
-                host.to_string()
-            }
-            _ => url.to_string(),
-        },
-    }
-}
-
 /// What the user pinned on the command line; anything unpinned comes from git.
 #[derive(Debug, Clone, Default)]
 pub struct SourceOverrides {
@@ -149,17 +128,19 @@ pub fn source_of(
                 .help("pass --source-sha (and --image-tag), or run inside the application's git checkout")
             })?,
     };
+    // Shown in every rendered file, record and catalog link: never with credentials, whether
+    // declared or taken from an `origin` remote like `https://user:token@host/x`.
     let repository = declared_repo
-        .map(str::to_string)
+        .map(crate::redact::url)
         .or_else(|| {
             repo.as_ref()
                 .and_then(|r| r.find_remote("origin").ok())
-                .and_then(|o| o.url().ok().map(redact_url))
+                .and_then(|o| o.url().ok().map(crate::redact::url))
         })
         .or_else(|| {
             let server = std::env::var("GITHUB_SERVER_URL").ok()?;
             let name = std::env::var("GITHUB_REPOSITORY").ok()?;
-            Some(format!("{server}/{name}"))
+            Some(crate::redact::url(&format!("{server}/{name}")))
         })
         .unwrap_or_else(|| "unknown".to_string());
     let image_tag = pins.image_tag.clone().unwrap_or_else(|| sha.clone());
@@ -168,25 +149,4 @@ pub fn source_of(
         sha,
         image_tag,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn credentials_never_leave_a_url() {
-        assert_eq!(
-            redact_url("https://x-access-token:ghp_secret@github.com/acme/a.git"),
-            "https://github.com/acme/a.git"
-        );
-        assert_eq!(
-            redact_url("https://github.com/acme/a"),
-            "https://github.com/acme/a"
-        );
-        assert_eq!(
-            redact_url("git@github.com:acme/a.git"),
-            "github.com:acme/a.git"
-        );
-    }
 }

@@ -63,7 +63,7 @@ impl Report {
         r
     }
 
-    /// A command that reported for itself (see `new` and `metrics`): only its exit code.
+    /// A command that reported for itself (see `new`): only its exit code.
     pub fn exit_only(exit: u8) -> Report {
         let mut r = Report::new(Vec::new(), SourceMap::default(), exit);
         r.reported = true;

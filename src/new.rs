@@ -820,7 +820,9 @@ fn with_value(s: &str) -> Option<String> {
 /// the default branch, all through the pctl action.
 pub fn workflow_yaml(ans: &Answers, org: &Org, org_config: Option<&str>) -> String {
     let action = format!("{}/pctl@v1", action_owner(org));
-    let deploy_url = &org.spec.deploy_repository.url;
+    // The workflow is committed to the application repository: the URL goes without
+    // credentials (the action takes the token from a secret).
+    let deploy_url = &crate::redact::url(&org.spec.deploy_repository.url);
     let version = serde_json::to_string(env!("CARGO_PKG_VERSION")).expect("string");
     let org_line = match org_config.and_then(with_value) {
         Some(p) => format!("          org-config: {p}\n"),
@@ -906,7 +908,7 @@ fn gitops_name(org: &Org) -> &'static str {
 
 pub fn readme_section(ans: &Answers, org: &Org) -> String {
     let name = &ans.name;
-    let url = crate::discover::redact_url(&org.spec.deploy_repository.url);
+    let url = crate::redact::url(&org.spec.deploy_repository.url);
     let branch = deploy_branch(org);
     let mut s = String::new();
     let _ = writeln!(s, "{}\n", readme_heading(name));
@@ -1160,7 +1162,7 @@ fn next_steps(
     let _ = writeln!(
         s,
         "\nIn the deploy repository ({}, branch `{}`), synced by {}:",
-        crate::discover::redact_url(&o.spec.deploy_repository.url),
+        crate::redact::url(&o.spec.deploy_repository.url),
         deploy_branch(o),
         gitops_name(o)
     );
@@ -1270,5 +1272,22 @@ mod tests {
         assert!(p.confirm("ok?", false).is_err(), "end of input is an error");
         let text = String::from_utf8(p.out).unwrap();
         assert!(text.contains("answer with a number from 1 to 2"), "{text}");
+    }
+
+    #[test]
+    fn the_workflow_names_the_deploy_repository_without_credentials() {
+        let mut o = org();
+        o.spec.deploy_repository.url = "https://bot:s3/cr3t@github.com/acme/deploy".into();
+        let ans = Answers {
+            name: "svc".into(),
+            kind: Kind::Service,
+            owner: "team-a".into(),
+            schedule: None,
+            resources: Vec::new(),
+        };
+        for text in [workflow_yaml(&ans, &o, None), readme_section(&ans, &o)] {
+            assert!(!text.contains("cr3t"), "{text}");
+            assert!(text.contains("https://github.com/acme/deploy"), "{text}");
+        }
     }
 }

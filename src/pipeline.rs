@@ -116,7 +116,7 @@ pub fn build(
         }
         match discover::source_of(&path, c.model.metadata.repository.as_deref(), pins) {
             Ok(src) => {
-                if let Some(t) = crate::metrics::source_commit_time(&path, &src.sha) {
+                if let Some(t) = crate::git::source_commit_time(&path, &src.sha) {
                     times.insert(c.model.metadata.name.clone(), t);
                 }
                 intents.push((c, src))

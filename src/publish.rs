@@ -11,8 +11,8 @@
 //! - Atomic: the remote only ever sees one complete commit or nothing.
 
 use crate::deploy_tree;
-use crate::discover::redact_url;
-use git2::{FetchOptions, ObjectType, Oid, PushOptions, RemoteCallbacks, Repository, Signature};
+use crate::git::{self, local_path, remote_tip};
+use git2::{ObjectType, Oid, PushOptions, RemoteCallbacks, Repository, Signature};
 use pctl_core::diag::Diagnostic;
 use pctl_core::digest::{sha256, sha256_bytes};
 use pctl_core::expand::{Owner, Tree};
@@ -46,13 +46,13 @@ impl Target {
     pub fn branch(&self) -> &str {
         self.branch.as_deref().unwrap_or(&self.base)
     }
+    /// The deploy repository as the git edge reaches it.
+    pub fn remote(&self) -> git::Remote {
+        git::Remote::new(&self.url, self.token.clone(), "publish/remote")
+    }
     /// Removes anything secret from a message before it is shown.
     pub fn redact(&self, msg: &str) -> String {
-        let mut m = msg.replace(&self.url, &redact_url(&self.url));
-        if let Some(t) = self.token.as_deref().filter(|t| !t.is_empty()) {
-            m = m.replace(t, "***");
-        }
-        m
+        self.remote().scrub(msg)
     }
 }
 
@@ -216,76 +216,24 @@ fn callbacks<'a>(
     target: &'a Target,
     rejected: Option<&'a std::cell::RefCell<Option<String>>>,
 ) -> RemoteCallbacks<'a> {
-    let mut cb = RemoteCallbacks::new();
-    let mut tries = 0;
-    cb.credentials(move |_url, user, allowed| {
-        // libgit2 asks again for as long as the server refuses: ask once, then fail.
-        tries += 1;
-        if tries > 1 {
-            return Err(git2::Error::from_str(
-                "authentication failed (token rejected or missing)",
-            ));
-        }
-        if allowed.contains(git2::CredentialType::USER_PASS_PLAINTEXT) {
-            if let Some(t) = &target.token {
-                return git2::Cred::userpass_plaintext(user.unwrap_or("x-access-token"), t);
-            }
-        }
-        Err(git2::Error::from_str(
-            "the remote asks for credentials: set PCTL_GIT_TOKEN",
-        ))
-    });
-    if let Some(cell) = rejected {
-        cb.push_update_reference(move |_refname, status| {
-            if let Some(msg) = status {
-                *cell.borrow_mut() = Some(msg.to_string());
-            }
-            Ok(())
-        });
-    }
-    cb
+    git::callbacks(target.token.clone(), rejected)
 }
 
 fn env_error(target: &Target, what: &str, e: &git2::Error) -> Diagnostic {
-    Diagnostic::error("publish/remote", format!("{what} {}: {}", redact_url(&target.url), target.redact(e.message())))
-        .help("check the URL, the network and PCTL_GIT_TOKEN; nothing was changed in the deploy repository")
+    target.remote().error(what, e)
 }
 
 fn fetch(repo: &Repository, target: &Target) -> Result<(), Diagnostic> {
-    let mut remote = repo
-        .find_remote("origin")
-        .map_err(|e| env_error(target, "cannot use", &e))?;
-    let mut opts = FetchOptions::new();
-    opts.remote_callbacks(callbacks(target, None));
-    remote
-        .fetch(
-            &["+refs/heads/*:refs/remotes/origin/*"],
-            Some(&mut opts),
-            None,
-        )
-        .map_err(|e| env_error(target, "cannot fetch from", &e))
-}
-
-fn remote_tip<'r>(repo: &'r Repository, branch: &str) -> Option<git2::Commit<'r>> {
-    repo.find_reference(&format!("refs/remotes/origin/{branch}"))
-        .ok()?
-        .peel_to_commit()
-        .ok()
+    git::fetch(
+        repo,
+        &target.remote(),
+        &["+refs/heads/*:refs/remotes/origin/*"],
+    )
 }
 
 /// Opens a private bare clone (empty; `fetch` fills it) of the deploy repository.
 pub fn open(target: &Target, dir: &Path) -> Result<Repository, Diagnostic> {
-    let repo = Repository::init_bare(dir)
-        .map_err(|e| env_error(target, "cannot prepare a clone of", &e))?;
-    let url = match Path::new(&target.url) {
-        p if p.exists() => std::fs::canonicalize(p)
-            .map(|p| p.display().to_string())
-            .unwrap_or(target.url.clone()),
-        _ => target.url.clone(),
-    };
-    repo.remote("origin", &url)
-        .map_err(|e| env_error(target, "cannot use", &e))?;
-    Ok(repo)
+    git::open_clone(&target.remote(), dir)
 }
 
 /// Builds the new tree on top of `base` (None: an empty repository).
@@ -412,13 +360,6 @@ enum Pushed {
     Rejected,
 }
 
-/// The folder of a deploy repository on this machine (a path or a `file://` URL), if it is one.
-fn local_path(url: &str) -> Option<std::path::PathBuf> {
-    let p = url.strip_prefix("file://").unwrap_or(url);
-    let path = Path::new(p);
-    (url.starts_with("file://") || path.exists()).then(|| path.to_path_buf())
-}
-
 /// Pushes to a repository on this machine without libgit2's local transport, which updates the
 /// branch with a forced write and can silently lose a concurrent publisher's commit. Objects are
 /// copied, then the branch moves only if it still points where this publish started from
@@ -531,13 +472,7 @@ pub fn run(
     commit: bool,
 ) -> Result<Outcome, (Vec<Diagnostic>, bool)> {
     // Bound the wait for an unreachable server (libgit2's default is the OS's, minutes).
-    // SAFETY: sets a libgit2 global option before any connection of this process is made.
-    unsafe {
-        let _ = git2::opts::set_server_connect_timeout_in_milliseconds(10_000);
-        // With a connect timeout the socket is non-blocking; reads then need a timeout too
-        // (libgit2 1.9 otherwise fails with EAGAIN). 30 s without a byte is a dead server.
-        let _ = git2::opts::set_server_timeout_in_milliseconds(30_000);
-    }
+    git::set_timeouts();
     let dir = tempfile::tempdir().map_err(|e| {
         (
             vec![Diagnostic::error(

@@ -905,6 +905,37 @@ fn usage_errors() {
     r.expect_code(2);
 }
 
+/// Errors are diagnostics like every command's: with `--format json`, one JSON document with
+/// `diagnostics` on stdout (not text); an invalid organisation config is located.
+#[test]
+fn errors_as_diagnostics() {
+    let s = Deploy::new();
+    let r = s.metrics(&["--since", "yesterday", "--format", "json"]);
+    r.expect_code(2);
+    let doc = r.json();
+    assert_eq!(doc["diagnostics"][0]["code"], "usage/time", "{doc:#}");
+    assert_eq!(doc["diagnostics"][0]["severity"], "error");
+    assert_eq!(doc["summary"]["errors"], 1);
+    let r = s.metrics(&["--format", "json"]);
+    r.expect_code(2);
+    assert_eq!(
+        r.json()["diagnostics"][0]["code"],
+        "metrics/no-branch",
+        "{}",
+        r.describe()
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let org = dir.path().join("pctl-org.yaml");
+    let text = std::fs::read_to_string(ORG).unwrap();
+    std::fs::write(&org, text.replace("protected: true", "protected: maybe")).unwrap();
+    let r = s.metrics(&["--org", org.to_str().unwrap(), "--format", "json"]);
+    r.expect_code(1);
+    let d = &r.json()["diagnostics"][0];
+    assert_eq!(d["code"], "schema/type", "{}", r.describe());
+    assert_eq!(d["span"]["line"], 36, "{}", r.describe());
+}
+
 /// The real thing: `pctl publish` twice (two image tags), a `git revert` pushed by hand, and a
 /// commit not made by pctl; read over `file://` (fetched into a temporary clone).
 #[test]

@@ -2,10 +2,11 @@
 //! unified diff and a review (markdown, plan.json, GitHub step summary), and for publish one
 //! commit pushed to the deploy branch or a review branch.
 
-use crate::discover::{SourceOverrides, redact_url};
+use crate::discover::SourceOverrides;
 use crate::exit::{self, Report};
 use crate::inputs::{Inputs, display};
 use crate::pipeline::{Built, build, fail};
+use crate::redact;
 use crate::report::Format;
 use pctl_core::diag::Diagnostic;
 use pctl_core::plan::Action;
@@ -137,7 +138,7 @@ pub fn run(
             .filter(|e| e.protected)
             .map(|e| e.name.clone())
             .collect(),
-        destination: format!("{} `{}`", redact_url(&target.url), outcome.branch),
+        destination: format!("{} `{}`", redact::url(&target.url), outcome.branch),
         approvals,
     };
     let plan_json = pctl_core::review::plan_json(&outcome.changes, &outcome.removals, &ctx);
@@ -231,20 +232,20 @@ pub fn run(
         );
         let line = match (&outcome.commit, publish.is_some()) {
             (_, false) if outcome.changes.is_empty() => {
-                format!("no changes for {}", redact_url(&target.url))
+                format!("no changes for {}", redact::url(&target.url))
             }
             (_, false) => format!("{what} (not published: this is a diff)"),
             (Some(c), true) => format!(
                 "published {} to {} `{}`: {what} (attempt {})",
                 &c[..12.min(c.len())],
-                redact_url(&target.url),
+                redact::url(&target.url),
                 outcome.branch,
                 outcome.attempts
             ),
             (None, true) => format!(
                 "nothing to publish: `{}` of {} is up to date",
                 outcome.branch,
-                redact_url(&target.url)
+                redact::url(&target.url)
             ),
         };
         report.closing = Some(line);
