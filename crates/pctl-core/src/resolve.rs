@@ -359,6 +359,11 @@ pub fn resolve(intent: &Intent, org: &Org, org_ctx: &Value, source: &Source) -> 
                 _ => 443,
             })
             .collect();
+        // AWS APIs (STS, Secrets Manager, SQS) the workload identity calls, through VPC
+        // endpoints when the network has them.
+        if !resources.is_empty() {
+            resource_ports.push(443);
+        }
         resource_ports.sort();
         resource_ports.dedup();
         let deployment = json!({
