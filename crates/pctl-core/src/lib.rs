@@ -10,6 +10,7 @@
 // error ends the run. Boxing it everywhere would cost clarity for nothing measurable.
 #![allow(clippy::result_large_err)]
 
+pub mod aws;
 pub mod catalog;
 pub mod compile;
 pub mod cost;

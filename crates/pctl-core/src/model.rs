@@ -229,6 +229,8 @@ pub struct OrgSpec {
     /// to the deploy branch (with `--protected-via-branch`, as the action does on pushes).
     #[serde(default = "yes")]
     pub direct_publish: bool,
+    /// AWS: workload identity, data-store network and profile, keys, alarm routing.
+    pub aws: Option<crate::aws::Aws>,
 }
 
 fn yes() -> bool {
@@ -271,6 +273,8 @@ pub struct Team {
     pub contact: Option<String>,
     pub cost_center: Option<String>,
     pub budget_usd_month: Option<f64>,
+    /// Where the team's CloudWatch alarms go (`crate::aws`).
+    pub alerts: Option<crate::aws::TeamAlerts>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

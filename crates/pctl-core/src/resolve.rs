@@ -52,6 +52,7 @@ pub fn org_context(org: &Org) -> Value {
         "ingress_class": s.ingress_class.as_deref().unwrap_or("nginx"),
         "progressive_delivery": org.progressive_delivery(),
         "observability": observability_context(org),
+        "aws": crate::aws::org_context(org),
     })
 }
 
@@ -283,13 +284,15 @@ pub fn resolve(intent: &Intent, org: &Org, org_ctx: &Value, source: &Source) -> 
             .resources
             .iter()
             .map(|(name, base)| {
-                resource_context(
+                let mut r = resource_context(
                     name,
                     &base.merged(o.resources.get(name)),
                     org,
                     &m.name,
                     &env.name,
-                )
+                );
+                crate::aws::extend_resource(&mut r, org, &intent.kind);
+                r
             })
             .collect();
         let public: Vec<Value> = s
@@ -356,6 +359,11 @@ pub fn resolve(intent: &Intent, org: &Org, org_ctx: &Value, source: &Source) -> 
                 _ => 443,
             })
             .collect();
+        // AWS APIs (STS, Secrets Manager, SQS) the workload identity calls, through VPC
+        // endpoints when the network has them.
+        if !resources.is_empty() {
+            resource_ports.push(443);
+        }
         resource_ports.sort();
         resource_ports.dedup();
         let deployment = json!({
@@ -376,6 +384,12 @@ pub fn resolve(intent: &Intent, org: &Org, org_ctx: &Value, source: &Source) -> 
             "secret_name": (!s.secrets.is_empty()).then(|| format!("{}-secrets", m.name)),
             "has_resources": !s.resources.is_empty(),
             "tags": tags,
+            "aws": crate::aws::deployment_context(org, env, &crate::aws::Workload {
+                service: &m.name,
+                owner: &m.owner,
+                tags: &m.tags,
+                namespace: &m.name,
+            }),
         });
         let mut labels = Map::new();
         labels.insert("app.kubernetes.io/name".into(), json!(m.name));

@@ -333,6 +333,7 @@ pub fn check_org(file: &SourceFile) -> (Option<Checked<Org>>, Vec<Diagnostic>) {
         "/spec/teams",
         "name",
     );
+    diags.extend(crate::aws::check_org(file, &doc, &org));
     let ok = !has_errors(&diags);
     (
         Some(Checked {

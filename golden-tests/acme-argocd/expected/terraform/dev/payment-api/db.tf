@@ -33,46 +33,154 @@ resource "aws_security_group" "db" {
 }
 
 resource "aws_vpc_security_group_ingress_rule" "db" {
-  security_group_id = aws_security_group.db.id
-  description       = "PostgreSQL from the VPC"
-  cidr_ipv4         = data.aws_vpc.db.cidr_block
-  ip_protocol       = "tcp"
-  from_port         = 5432
-  to_port           = 5432
+  security_group_id            = aws_security_group.db.id
+  description                  = "PostgreSQL from the workloads of payment-api"
+  referenced_security_group_id = local.pctl_workload_security_group_id
+  ip_protocol                  = "tcp"
+  from_port                    = 5432
+  to_port                      = 5432
 }
 
-resource "random_password" "db" {
+# the password: generated for this run only, stored once (write-only), read back for the instance
+ephemeral "random_password" "db" {
   length  = 40
   special = false
 }
 
+resource "aws_secretsmanager_secret" "db_password" {
+  #checkov:skip=CKV2_AWS_57:written once from an ephemeral value (never in Terraform state); rotating it needs apps that re-read credentials, which env vars are not
+  name                    = "pctl/dev/payment-api/db/password"
+  description             = "Password of PostgreSQL db of payment-api (dev)"
+  kms_key_id              = aws_kms_key.pctl_service.arn
+  recovery_window_in_days = 0
+  tags                    = local.db_tags
+}
+
+resource "aws_secretsmanager_secret_version" "db_password" {
+  secret_id                = aws_secretsmanager_secret.db_password.id
+  secret_string_wo         = ephemeral.random_password.db.result
+  secret_string_wo_version = 1
+}
+
+ephemeral "aws_secretsmanager_secret_version" "db_password" {
+  secret_id  = aws_secretsmanager_secret.db_password.id
+  version_id = aws_secretsmanager_secret_version.db_password.version_id
+}
+
+# TLS only; DDL and statements slower than a second are logged
+resource "aws_db_parameter_group" "db" {
+  name        = "payment-api-dev-db"
+  family      = "postgres16"
+  description = "Parameters of PostgreSQL db of payment-api (dev)"
+  tags        = local.db_tags
+
+  parameter {
+    name  = "rds.force_ssl"
+    value = "1"
+  }
+  parameter {
+    name  = "log_statement"
+    value = "ddl"
+  }
+  parameter {
+    name  = "log_min_duration_statement"
+    value = "1000"
+  }
+}
+
+resource "aws_cloudwatch_log_group" "db_postgresql" {
+  name              = "/aws/rds/instance/payment-api-dev-db/postgresql"
+  retention_in_days = 365
+  kms_key_id        = aws_kms_key.pctl_service.arn
+  tags              = local.db_tags
+}
+
+resource "aws_cloudwatch_log_group" "db_upgrade" {
+  name              = "/aws/rds/instance/payment-api-dev-db/upgrade"
+  retention_in_days = 365
+  kms_key_id        = aws_kms_key.pctl_service.arn
+  tags              = local.db_tags
+}
+
+# enhanced monitoring: RDS publishes OS metrics with this role
+data "aws_iam_policy_document" "db_monitoring" {
+  statement {
+    sid     = "RdsEnhancedMonitoring"
+    effect  = "Allow"
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["monitoring.rds.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "db_monitoring" {
+  name               = "payment-api-dev-db-monitoring"
+  path               = "/pctl/"
+  assume_role_policy = data.aws_iam_policy_document.db_monitoring.json
+  tags               = local.db_tags
+}
+
+resource "aws_iam_role_policy_attachment" "db_monitoring" {
+  role       = aws_iam_role.db_monitoring.name
+  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
+}
+
 resource "aws_db_instance" "db" {
-  identifier                 = "payment-api-dev-db"
-  engine                     = "postgres"
-  engine_version             = "16"
-  instance_class             = "db.m6g.large"
-  allocated_storage          = 20
-  max_allocated_storage      = 200
-  storage_type               = "gp3"
-  storage_encrypted          = true
-  db_name                    = "payment_api"
-  username                   = "app"
-  password                   = random_password.db.result
-  db_subnet_group_name       = aws_db_subnet_group.db.name
-  vpc_security_group_ids     = [aws_security_group.db.id]
-  publicly_accessible        = false
-  multi_az                   = false
-  backup_retention_period    = 7
-  copy_tags_to_snapshot      = true
-  auto_minor_version_upgrade = true
-  deletion_protection        = false
-  skip_final_snapshot        = true
-  tags                       = local.db_tags
+  #checkov:skip=CKV_AWS_157:single-AZ where the organisation's profile says so (spec.aws.environments; default: outside protected environments)
+  #checkov:skip=CKV_AWS_293:no deletion protection where the organisation's profile says so (default: outside protected environments, which are disposable)
+  identifier                            = "payment-api-dev-db"
+  engine                                = "postgres"
+  engine_version                        = "16"
+  instance_class                        = "db.m6g.large"
+  allocated_storage                     = 20
+  max_allocated_storage                 = 200
+  storage_type                          = "gp3"
+  storage_encrypted                     = true
+  kms_key_id                            = aws_kms_key.pctl_service.arn
+  db_name                               = "payment_api"
+  username                              = "app"
+  password_wo                           = ephemeral.aws_secretsmanager_secret_version.db_password.secret_string
+  password_wo_version                   = 1
+  iam_database_authentication_enabled   = true
+  parameter_group_name                  = aws_db_parameter_group.db.name
+  db_subnet_group_name                  = aws_db_subnet_group.db.name
+  vpc_security_group_ids                = [aws_security_group.db.id]
+  publicly_accessible                   = false
+  multi_az                              = false
+  backup_retention_period               = 7
+  copy_tags_to_snapshot                 = true
+  auto_minor_version_upgrade            = true
+  deletion_protection                   = false
+  skip_final_snapshot                   = true
+  enabled_cloudwatch_logs_exports       = ["postgresql", "upgrade"]
+  monitoring_interval                   = 60
+  monitoring_role_arn                   = aws_iam_role.db_monitoring.arn
+  performance_insights_enabled          = true
+  performance_insights_retention_period = 7
+  performance_insights_kms_key_id       = aws_kms_key.pctl_service.arn
+  tags                                  = local.db_tags
+
+  # the log groups first, with their retention and key (else RDS creates them without);
+  # the monitoring role with its permissions
+  depends_on = [
+    aws_cloudwatch_log_group.db_postgresql,
+    aws_cloudwatch_log_group.db_upgrade,
+    aws_iam_role_policy_attachment.db_monitoring,
+  ]
 }
 
 resource "aws_secretsmanager_secret" "db" {
+  #checkov:skip=CKV2_AWS_57:connection details without a credential (the password is in its own secret)
   name                    = "pctl/dev/payment-api/db"
-  description             = "Connection details of PostgreSQL db (payment-api, dev)"
+  description             = "Connection details of PostgreSQL db of payment-api (dev)"
+  kms_key_id              = aws_kms_key.pctl_service.arn
   recovery_window_in_days = 0
   tags                    = local.db_tags
 }
@@ -81,13 +189,88 @@ resource "aws_secretsmanager_secret_version" "db" {
   secret_id = aws_secretsmanager_secret.db.id
   secret_string = jsonencode({
     username = aws_db_instance.db.username
-    password = random_password.db.result
     host     = aws_db_instance.db.address
     port     = tostring(aws_db_instance.db.port)
     dbname   = aws_db_instance.db.db_name
-    url = format("postgresql://%s:%s@%s:%d/%s",
-      aws_db_instance.db.username, random_password.db.result,
-      aws_db_instance.db.address, aws_db_instance.db.port,
-    aws_db_instance.db.db_name)
   })
+}
+
+# the workload reads its connection secrets (External Secrets delivers them as env vars;
+# reading them directly picks up a new password without a restart)
+data "aws_iam_policy_document" "db_workload" {
+  statement {
+    sid       = "ReadConnectionSecrets"
+    effect    = "Allow"
+    actions   = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
+    resources = [aws_secretsmanager_secret.db.arn, aws_secretsmanager_secret.db_password.arn]
+  }
+  statement {
+    sid       = "DecryptThroughSecretsManager"
+    effect    = "Allow"
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.pctl_service.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["secretsmanager.eu-west-1.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "db" {
+  name   = "pctl-db"
+  role   = aws_iam_role.pctl_workload.id
+  policy = data.aws_iam_policy_document.db_workload.json
+}
+
+# alarms, to the owning team (warning)
+resource "aws_cloudwatch_metric_alarm" "db_cpu" {
+  alarm_name          = "payment-api-dev-db-cpu"
+  alarm_description   = "[warning] PostgreSQL db of payment-api (dev): CPU above 80% for 15 minutes. Owner: team-payments. Runbook: https://wiki.example.com/payment-api"
+  namespace           = "AWS/RDS"
+  metric_name         = "CPUUtilization"
+  dimensions          = { DBInstanceIdentifier = aws_db_instance.db.identifier }
+  statistic           = "Average"
+  period              = 300
+  evaluation_periods  = 3
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 80
+  treat_missing_data  = "missing"
+  alarm_actions       = local.pctl_alarm_actions
+  ok_actions          = local.pctl_alarm_actions
+  tags                = local.db_tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "db_free_storage" {
+  alarm_name          = "payment-api-dev-db-free-storage"
+  alarm_description   = "[warning] PostgreSQL db of payment-api (dev): less than 2 GB of storage free (storage grows automatically up to 200 GB). Owner: team-payments. Runbook: https://wiki.example.com/payment-api"
+  namespace           = "AWS/RDS"
+  metric_name         = "FreeStorageSpace"
+  dimensions          = { DBInstanceIdentifier = aws_db_instance.db.identifier }
+  statistic           = "Minimum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "LessThanThreshold"
+  threshold           = 2000000000
+  treat_missing_data  = "missing"
+  alarm_actions       = local.pctl_alarm_actions
+  ok_actions          = local.pctl_alarm_actions
+  tags                = local.db_tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "db_connections" {
+  alarm_name          = "payment-api-dev-db-connections"
+  alarm_description   = "[warning] PostgreSQL db of payment-api (dev): more than 720 connections of 901 (db.m6g.large) for 15 minutes. Owner: team-payments. Runbook: https://wiki.example.com/payment-api"
+  namespace           = "AWS/RDS"
+  metric_name         = "DatabaseConnections"
+  dimensions          = { DBInstanceIdentifier = aws_db_instance.db.identifier }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 3
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 720
+  treat_missing_data  = "missing"
+  alarm_actions       = local.pctl_alarm_actions
+  ok_actions          = local.pctl_alarm_actions
+  tags                = local.db_tags
 }

@@ -6,7 +6,7 @@ locals {
 resource "aws_sqs_queue" "events_dlq" {
   name                      = "payment-api-dev-events-dlq"
   message_retention_seconds = 1209600
-  sqs_managed_sse_enabled   = true
+  kms_master_key_id         = aws_kms_key.pctl_service.arn
   tags                      = local.events_tags
 }
 
@@ -15,7 +15,7 @@ resource "aws_sqs_queue" "events" {
   visibility_timeout_seconds = 60
   message_retention_seconds  = 345600
   receive_wait_time_seconds  = 20
-  sqs_managed_sse_enabled    = true
+  kms_master_key_id          = aws_kms_key.pctl_service.arn
 
   redrive_policy = jsonencode({
     deadLetterTargetArn = aws_sqs_queue.events_dlq.arn
@@ -33,8 +33,10 @@ resource "aws_sqs_queue_redrive_allow_policy" "events_dlq" {
 }
 
 resource "aws_secretsmanager_secret" "events" {
+  #checkov:skip=CKV2_AWS_57:queue details (URL, ARN, names): no credential to rotate
   name                    = "pctl/dev/payment-api/events"
   description             = "Details of queue events (payment-api, dev)"
+  kms_key_id              = aws_kms_key.pctl_service.arn
   recovery_window_in_days = 0
   tags                    = local.events_tags
 }
@@ -47,4 +49,72 @@ resource "aws_secretsmanager_secret_version" "events" {
     name    = aws_sqs_queue.events.name
     dlq_url = aws_sqs_queue.events_dlq.url
   })
+}
+
+# what the workload may do with this queue (Service: send)
+data "aws_iam_policy_document" "events_workload" {
+  statement {
+    sid       = "SendMessages"
+    effect    = "Allow"
+    actions   = ["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"]
+    resources = [aws_sqs_queue.events.arn]
+  }
+  statement {
+    sid       = "ReadQueueDetails"
+    effect    = "Allow"
+    actions   = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
+    resources = [aws_secretsmanager_secret.events.arn]
+  }
+  statement {
+    sid       = "EncryptedMessages"
+    effect    = "Allow"
+    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+    resources = [aws_kms_key.pctl_service.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["sqs.eu-west-1.amazonaws.com", "secretsmanager.eu-west-1.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "events" {
+  name   = "pctl-events"
+  role   = aws_iam_role.pctl_workload.id
+  policy = data.aws_iam_policy_document.events_workload.json
+}
+
+# alarms, to the owning team (warning)
+resource "aws_cloudwatch_metric_alarm" "events_age" {
+  alarm_name          = "payment-api-dev-events-age"
+  alarm_description   = "[warning] Queue events of payment-api (dev): the oldest message has waited more than 600 s: consumers are down or behind. Owner: team-payments. Runbook: https://wiki.example.com/payment-api"
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateAgeOfOldestMessage"
+  dimensions          = { QueueName = aws_sqs_queue.events.name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 600
+  treat_missing_data  = "missing"
+  alarm_actions       = local.pctl_alarm_actions
+  ok_actions          = local.pctl_alarm_actions
+  tags                = local.events_tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "events_dead_letters" {
+  alarm_name          = "payment-api-dev-events-dead-letters"
+  alarm_description   = "[warning] Queue events of payment-api (dev): more than 0 messages in the dead-letter queue (each failed 5 times). Owner: team-payments. Runbook: https://wiki.example.com/payment-api"
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateNumberOfMessagesVisible"
+  dimensions          = { QueueName = aws_sqs_queue.events_dlq.name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "missing"
+  alarm_actions       = local.pctl_alarm_actions
+  ok_actions          = local.pctl_alarm_actions
+  tags                = local.events_tags
 }

@@ -7,7 +7,7 @@ resource "aws_sqs_queue" "emails_dlq" {
   name                      = "email-worker-dev-emails-dlq.fifo"
   fifo_queue                = true
   message_retention_seconds = 1209600
-  sqs_managed_sse_enabled   = true
+  kms_master_key_id         = aws_kms_key.pctl_service.arn
   tags                      = local.emails_tags
 }
 
@@ -16,7 +16,7 @@ resource "aws_sqs_queue" "emails" {
   visibility_timeout_seconds = 60
   message_retention_seconds  = 345600
   receive_wait_time_seconds  = 20
-  sqs_managed_sse_enabled    = true
+  kms_master_key_id          = aws_kms_key.pctl_service.arn
 
   fifo_queue                  = true
   content_based_deduplication = true
@@ -37,8 +37,10 @@ resource "aws_sqs_queue_redrive_allow_policy" "emails_dlq" {
 }
 
 resource "aws_secretsmanager_secret" "emails" {
+  #checkov:skip=CKV2_AWS_57:queue details (URL, ARN, names): no credential to rotate
   name                    = "pctl/dev/email-worker/emails"
   description             = "Details of queue emails (email-worker, dev)"
+  kms_key_id              = aws_kms_key.pctl_service.arn
   recovery_window_in_days = 0
   tags                    = local.emails_tags
 }
@@ -51,4 +53,78 @@ resource "aws_secretsmanager_secret_version" "emails" {
     name    = aws_sqs_queue.emails.name
     dlq_url = aws_sqs_queue.emails_dlq.url
   })
+}
+
+# what the workload may do with this queue (Worker: send and receive)
+data "aws_iam_policy_document" "emails_workload" {
+  statement {
+    sid       = "SendMessages"
+    effect    = "Allow"
+    actions   = ["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"]
+    resources = [aws_sqs_queue.emails.arn]
+  }
+  statement {
+    sid       = "ConsumeMessages"
+    effect    = "Allow"
+    actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"]
+    resources = [aws_sqs_queue.emails.arn]
+  }
+  statement {
+    sid       = "ReadQueueDetails"
+    effect    = "Allow"
+    actions   = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
+    resources = [aws_secretsmanager_secret.emails.arn]
+  }
+  statement {
+    sid       = "EncryptedMessages"
+    effect    = "Allow"
+    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+    resources = [aws_kms_key.pctl_service.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["sqs.eu-west-1.amazonaws.com", "secretsmanager.eu-west-1.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "emails" {
+  name   = "pctl-emails"
+  role   = aws_iam_role.pctl_workload.id
+  policy = data.aws_iam_policy_document.emails_workload.json
+}
+
+# alarms, to the owning team (warning)
+resource "aws_cloudwatch_metric_alarm" "emails_age" {
+  alarm_name          = "email-worker-dev-emails-age"
+  alarm_description   = "[warning] Queue emails of email-worker (dev): the oldest message has waited more than 900 s: consumers are down or behind. Owner: team-platform."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateAgeOfOldestMessage"
+  dimensions          = { QueueName = aws_sqs_queue.emails.name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 900
+  treat_missing_data  = "missing"
+  alarm_actions       = local.pctl_alarm_actions
+  ok_actions          = local.pctl_alarm_actions
+  tags                = local.emails_tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "emails_dead_letters" {
+  alarm_name          = "email-worker-dev-emails-dead-letters"
+  alarm_description   = "[warning] Queue emails of email-worker (dev): more than 0 messages in the dead-letter queue (each failed 5 times). Owner: team-platform."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateNumberOfMessagesVisible"
+  dimensions          = { QueueName = aws_sqs_queue.emails_dlq.name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "missing"
+  alarm_actions       = local.pctl_alarm_actions
+  ok_actions          = local.pctl_alarm_actions
+  tags                = local.emails_tags
 }

@@ -33,12 +33,12 @@ resource "aws_security_group" "cache" {
 }
 
 resource "aws_vpc_security_group_ingress_rule" "cache" {
-  security_group_id = aws_security_group.cache.id
-  description       = "Redis from the VPC"
-  cidr_ipv4         = data.aws_vpc.cache.cidr_block
-  ip_protocol       = "tcp"
-  from_port         = 6379
-  to_port           = 6379
+  security_group_id            = aws_security_group.cache.id
+  description                  = "Redis from the workloads of checkout-web"
+  referenced_security_group_id = local.pctl_workload_security_group_id
+  ip_protocol                  = "tcp"
+  from_port                    = 6379
+  to_port                      = 6379
 }
 
 resource "aws_elasticache_parameter_group" "cache" {
@@ -52,12 +52,34 @@ resource "aws_elasticache_parameter_group" "cache" {
   }
 }
 
-resource "random_password" "cache" {
+# the AUTH token: generated for this run only, stored once (write-only), read back for the group
+ephemeral "random_password" "cache" {
   length  = 64
   special = false
 }
 
+resource "aws_secretsmanager_secret" "cache_password" {
+  #checkov:skip=CKV2_AWS_57:written once from an ephemeral value (never in Terraform state); rotating it needs apps that re-read credentials, which env vars are not
+  name                    = "pctl/prod/checkout-web/cache/password"
+  description             = "AUTH token of Redis cache of checkout-web (prod)"
+  kms_key_id              = aws_kms_key.pctl_service.arn
+  recovery_window_in_days = 30
+  tags                    = local.cache_tags
+}
+
+resource "aws_secretsmanager_secret_version" "cache_password" {
+  secret_id                = aws_secretsmanager_secret.cache_password.id
+  secret_string_wo         = ephemeral.random_password.cache.result
+  secret_string_wo_version = 1
+}
+
+ephemeral "aws_secretsmanager_secret_version" "cache_password" {
+  secret_id  = aws_secretsmanager_secret.cache_password.id
+  version_id = aws_secretsmanager_secret_version.cache_password.version_id
+}
+
 resource "aws_elasticache_replication_group" "cache" {
+  #checkov:skip=CKV_AWS_31:the AUTH token is set write-only (auth_token_wo), which this check does not know
   replication_group_id       = "checkout-web-prod-cache"
   description                = "Redis cache of checkout-web (prod)"
   engine                     = "redis"
@@ -71,17 +93,23 @@ resource "aws_elasticache_replication_group" "cache" {
   subnet_group_name          = aws_elasticache_subnet_group.cache.name
   security_group_ids         = [aws_security_group.cache.id]
   at_rest_encryption_enabled = true
+  kms_key_id                 = aws_kms_key.pctl_service.arn
   transit_encryption_enabled = true
-  auth_token                 = random_password.cache.result
-  snapshot_retention_limit   = 0
+  auth_token_wo              = ephemeral.aws_secretsmanager_secret_version.cache_password.secret_string
+  auth_token_wo_version      = 1
+  auth_token_update_strategy = "ROTATE"
+  snapshot_retention_limit   = 7
+  snapshot_window            = "02:00-03:00"
   auto_minor_version_upgrade = true
   apply_immediately          = false
   tags                       = local.cache_tags
 }
 
 resource "aws_secretsmanager_secret" "cache" {
+  #checkov:skip=CKV2_AWS_57:connection details without a credential (the AUTH token is in its own secret)
   name                    = "pctl/prod/checkout-web/cache"
-  description             = "Connection details of Redis cache (checkout-web, prod)"
+  description             = "Connection details of Redis cache of checkout-web (prod)"
+  kms_key_id              = aws_kms_key.pctl_service.arn
   recovery_window_in_days = 30
   tags                    = local.cache_tags
 }
@@ -89,11 +117,107 @@ resource "aws_secretsmanager_secret" "cache" {
 resource "aws_secretsmanager_secret_version" "cache" {
   secret_id = aws_secretsmanager_secret.cache.id
   secret_string = jsonencode({
-    host     = aws_elasticache_replication_group.cache.primary_endpoint_address
-    port     = "6379"
-    password = random_password.cache.result
-    url = format("rediss://:%s@%s:6379",
-      random_password.cache.result,
-    aws_elasticache_replication_group.cache.primary_endpoint_address)
+    host = aws_elasticache_replication_group.cache.primary_endpoint_address
+    port = "6379"
   })
+}
+
+# the workload reads its connection secrets (as for postgres)
+data "aws_iam_policy_document" "cache_workload" {
+  statement {
+    sid       = "ReadConnectionSecrets"
+    effect    = "Allow"
+    actions   = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
+    resources = [aws_secretsmanager_secret.cache.arn, aws_secretsmanager_secret.cache_password.arn]
+  }
+  statement {
+    sid       = "DecryptThroughSecretsManager"
+    effect    = "Allow"
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.pctl_service.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["secretsmanager.eu-west-1.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "cache" {
+  name   = "pctl-cache"
+  role   = aws_iam_role.pctl_workload.id
+  policy = data.aws_iam_policy_document.cache_workload.json
+}
+
+# alarms per node (members are named <group>-001, -002), to the owning team (critical)
+resource "aws_cloudwatch_metric_alarm" "cache_cpu" {
+  for_each            = toset(["001", "002"])
+  alarm_name          = format("%s-%s-cpu", "checkout-web-prod-cache", each.key)
+  alarm_description   = "[critical] Redis cache of checkout-web (prod): engine CPU above 75% for 15 minutes. Owner: team-payments."
+  namespace           = "AWS/ElastiCache"
+  metric_name         = "EngineCPUUtilization"
+  dimensions          = { CacheClusterId = format("%s-%s", aws_elasticache_replication_group.cache.id, each.key) }
+  statistic           = "Average"
+  period              = 300
+  evaluation_periods  = 3
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 75
+  treat_missing_data  = "missing"
+  alarm_actions       = local.pctl_alarm_actions
+  ok_actions          = local.pctl_alarm_actions
+  tags                = local.cache_tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "cache_connections" {
+  for_each            = toset(["001", "002"])
+  alarm_name          = format("%s-%s-connections", "checkout-web-prod-cache", each.key)
+  alarm_description   = "[critical] Redis cache of checkout-web (prod): more than 52000 client connections for 15 minutes. Owner: team-payments."
+  namespace           = "AWS/ElastiCache"
+  metric_name         = "CurrConnections"
+  dimensions          = { CacheClusterId = format("%s-%s", aws_elasticache_replication_group.cache.id, each.key) }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 3
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 52000
+  treat_missing_data  = "missing"
+  alarm_actions       = local.pctl_alarm_actions
+  ok_actions          = local.pctl_alarm_actions
+  tags                = local.cache_tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "cache_evictions" {
+  for_each            = toset(["001", "002"])
+  alarm_name          = format("%s-%s-evictions", "checkout-web-prod-cache", each.key)
+  alarm_description   = "[critical] Redis cache of checkout-web (prod): more than 500 keys evicted per 5 minutes for 15 minutes: the cache is too small for its working set. Owner: team-payments."
+  namespace           = "AWS/ElastiCache"
+  metric_name         = "Evictions"
+  dimensions          = { CacheClusterId = format("%s-%s", aws_elasticache_replication_group.cache.id, each.key) }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 3
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 500
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.pctl_alarm_actions
+  ok_actions          = local.pctl_alarm_actions
+  tags                = local.cache_tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "cache_replication_lag" {
+  for_each            = toset(["001", "002"])
+  alarm_name          = format("%s-%s-replication-lag", "checkout-web-prod-cache", each.key)
+  alarm_description   = "[critical] Redis cache of checkout-web (prod): a replica is more than 30 s behind the primary (only replicas report the metric). Owner: team-payments."
+  namespace           = "AWS/ElastiCache"
+  metric_name         = "ReplicationLag"
+  dimensions          = { CacheClusterId = format("%s-%s", aws_elasticache_replication_group.cache.id, each.key) }
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = 5
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 30
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.pctl_alarm_actions
+  ok_actions          = local.pctl_alarm_actions
+  tags                = local.cache_tags
 }
