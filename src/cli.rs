@@ -71,6 +71,13 @@ fn parse_shard(s: &str) -> Result<(u32, u32), String> {
     Ok((i, n))
 }
 
+fn parse_wait(s: &str) -> Result<std::time::Duration, String> {
+    match pctl_core::quantity::parse_span_ms(s) {
+        Some(ms) => Ok(std::time::Duration::from_millis(ms)),
+        None => Err("expected a duration such as 90s, 10m or 1h".into()),
+    }
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Check platform.yaml (and the organisation config): every problem, with file:line:column
@@ -118,9 +125,13 @@ enum Command {
         /// Delete everything pctl generated for a service that no longer exists (repeatable)
         #[arg(long, value_name = "SERVICE")]
         remove: Vec<String>,
-        /// Attempts when other publishers push first
-        #[arg(long, default_value_t = 10, value_name = "N")]
-        max_attempts: u32,
+        /// How long to keep trying while other publishers push first (re-planned on their
+        /// commits, with exponential back-off and full jitter): 90s, 10m, 1h
+        #[arg(long, default_value = "10m", value_name = "DURATION", value_parser = parse_wait)]
+        max_wait: std::time::Duration,
+        /// Also stop after this many attempts [default: no limit, --max-wait decides]
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        max_attempts: Option<u32>,
     },
     /// Monthly cost per service, team, environment or resource, from the organisation's size catalogue
     Cost {
@@ -248,12 +259,20 @@ pub fn run() -> ExitCode {
             deploy,
             force,
             remove,
+            max_wait,
             max_attempts,
         } => cmd::publish::run(
             &input.inputs(),
             pins.overrides(),
             &deploy.deploy(),
-            Some((force, remove, max_attempts)),
+            Some((
+                force,
+                remove,
+                crate::publish::Retry {
+                    max_wait,
+                    max_attempts,
+                },
+            )),
             format,
         ),
         Command::Cost { input, by } => cmd::cost::run(&input.inputs(), by, format),

@@ -137,15 +137,26 @@ pub fn callbacks<'a>(
 
 /// Fetches `refspecs` from `origin`.
 pub fn fetch(repo: &Repository, remote: &Remote, refspecs: &[&str]) -> Result<(), Diagnostic> {
+    try_fetch(repo, remote, refspecs).map_err(|e| remote.error("cannot fetch from", &e))
+}
+
+/// [`fetch`], with libgit2's error (to tell a transient failure from a lasting one).
+pub fn try_fetch(repo: &Repository, remote: &Remote, refspecs: &[&str]) -> Result<(), git2::Error> {
     set_timeouts();
-    let mut origin = repo
-        .find_remote("origin")
-        .map_err(|e| remote.error("cannot use", &e))?;
+    let mut origin = repo.find_remote("origin")?;
     let mut opts = FetchOptions::new();
     opts.remote_callbacks(callbacks(remote.token.clone(), None));
-    origin
-        .fetch(refspecs, Some(&mut opts), None)
-        .map_err(|e| remote.error("cannot fetch from", &e))
+    origin.fetch(refspecs, Some(&mut opts), None)
+}
+
+/// Whether an error is the network failing for a moment (a timeout, a reset or dropped
+/// connection) rather than a lasting problem (a wrong address or token, a refusal).
+pub fn is_transient(e: &git2::Error) -> bool {
+    matches!(e.class(), git2::ErrorClass::Net | git2::ErrorClass::Os)
+        && !matches!(
+            e.code(),
+            git2::ErrorCode::Auth | git2::ErrorCode::Certificate | git2::ErrorCode::NotFound
+        )
 }
 
 /// The commit `origin`'s `branch` was at when last fetched.

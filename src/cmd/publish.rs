@@ -28,7 +28,7 @@ pub fn run(
     input: &Inputs,
     pins: SourceOverrides,
     deploy: &Deploy,
-    publish: Option<(bool, Vec<String>, u32)>,
+    publish: Option<(bool, Vec<String>, crate::publish::Retry)>,
     format: Format,
 ) -> Report {
     let input = &Inputs {
@@ -50,7 +50,14 @@ pub fn run(
         Ok(b) => b,
         Err(r) => return r,
     };
-    let (force, remove, max_attempts) = publish.clone().unwrap_or((false, Vec::new(), 1));
+    let (force, remove, retry) = publish.clone().unwrap_or((
+        false,
+        Vec::new(),
+        crate::publish::Retry {
+            max_wait: std::time::Duration::ZERO,
+            max_attempts: Some(1),
+        },
+    ));
     // The organisation's shared files (cluster entry points, catalog, CODEOWNERS) change only
     // in runs over the whole organisation, never in one service's publish.
     if !input.all {
@@ -78,7 +85,8 @@ pub fn run(
         branch: deploy.branch.clone(),
         force,
         remove,
-        max_attempts,
+        max_wait: retry.max_wait,
+        max_attempts: retry.max_attempts,
         move_from: deploy.move_from.clone(),
         token: std::env::var("PCTL_GIT_TOKEN")
             .ok()
@@ -122,14 +130,7 @@ pub fn run(
     let mut names: Vec<String> = compiled.services.clone();
     names.extend(target.remove.iter().map(|s| format!("remove {s}")));
     let ctx = pctl_core::review::Context {
-        title: format!(
-            "pctl: {}",
-            if names.is_empty() {
-                "organisation".to_string()
-            } else {
-                names.join(", ")
-            }
-        ),
+        title: pctl_core::review::title(&names),
         protected_envs: org
             .model
             .spec
@@ -141,25 +142,30 @@ pub fn run(
         destination: format!("{} `{}`", redact::url(&target.url), outcome.branch),
         approvals,
     };
-    let plan_json = pctl_core::review::plan_json(&outcome.changes, &outcome.removals, &ctx);
-    let summary = serde_json::json!({
+    let warnings: Vec<String> = outcome.warnings.iter().map(|d| d.message.clone()).collect();
+    let review = pctl_core::review::Review::new(&outcome.changes, &outcome.removals, &ctx)
+        .with_moves(&outcome.moves)
+        .with_warnings(&warnings);
+    // The whole plan (every file, removal, move, cost change and approval rule) with the
+    // publish's outcome: `--format json`'s summary and plan.json.
+    let mut summary = serde_json::json!({
         "commit": outcome.commit,
         "branch": outcome.branch,
         "attempts": outcome.attempts,
         "added": count(Action::Add),
         "changed": count(Action::Change),
         "deleted": count(Action::Delete),
-        "removals": outcome.removals,
-        "files": plan_json["files"],
     });
-    let markdown = pctl_core::review::markdown(&outcome.changes, &outcome.removals, &ctx);
+    if let (Some(s), serde_json::Value::Object(plan)) =
+        (summary.as_object_mut(), review.plan_json())
+    {
+        s.extend(plan);
+    }
+    let markdown = review.markdown();
     if let Some(dir) = &deploy.report_dir {
-        if let Err(e) = crate::report::github::write_reports(
-            dir,
-            &markdown,
-            &pctl_core::review::split_parts(&outcome.changes, &ctx),
-            &summary,
-        ) {
+        if let Err(e) =
+            crate::report::github::write_reports(dir, &markdown, &review.split_parts(), &summary)
+        {
             let d = Diagnostic::error(
                 "report/write",
                 format!("cannot write the review into {}: {e}", display(dir)),
@@ -180,11 +186,7 @@ pub fn run(
             ("branch", outcome.branch.clone()),
             ("base-branch", target.base.clone()),
         ]);
-        crate::report::github::append_step_summary(&pctl_core::review::step_summary(
-            &outcome.changes,
-            &outcome.removals,
-            &ctx,
-        ));
+        crate::report::github::append_step_summary(&review.step_summary());
     }
     let mut diags = run.diags.clone();
     diags.extend(outcome.warnings.iter().cloned());
@@ -192,7 +194,7 @@ pub fn run(
     if format == Format::Markdown {
         let mut out = markdown.clone();
         if deploy.split {
-            for part in pctl_core::review::split_parts(&outcome.changes, &ctx) {
+            for part in review.split_parts() {
                 out.push_str(&format!("\n{part}"));
             }
         }

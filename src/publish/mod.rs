@@ -10,17 +10,27 @@
 //!   contains the commit (libgit2's local transport can lose a concurrent update silently).
 //! - Atomic: the remote only ever sees one complete commit or nothing.
 
+mod push;
+
 use crate::deploy_tree;
 use crate::git::{self, local_path, remote_tip};
-use git2::{ObjectType, Oid, PushOptions, RemoteCallbacks, Repository, Signature};
+use git2::{ObjectType, Oid, Repository, Signature};
 use pctl_core::diag::Diagnostic;
-use pctl_core::digest::{sha256, sha256_bytes};
+use pctl_core::digest::sha256_bytes;
 use pctl_core::expand::{Owner, Tree};
 pub use pctl_core::plan::Change;
 use pctl_core::plan::{Action, env_of};
+use push::Pushed;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// How long a publish keeps trying while other publishers push first.
+#[derive(Debug, Clone, Copy)]
+pub struct Retry {
+    pub max_wait: Duration,
+    pub max_attempts: Option<u32>,
+}
 
 /// Where and how to publish.
 #[derive(Debug, Clone)]
@@ -34,7 +44,10 @@ pub struct Target {
     pub force: bool,
     /// Services that are gone: delete everything recorded for them.
     pub remove: Vec<String>,
-    pub max_attempts: u32,
+    /// How long to keep trying while other publishers push first (`--max-wait`).
+    pub max_wait: Duration,
+    /// At most this many attempts, if given (`--max-attempts`).
+    pub max_attempts: Option<u32>,
     /// The repository a service of this run was published from before (`--move-from`): the
     /// name's recorded owner may change once, on purpose.
     pub move_from: Option<String>,
@@ -212,24 +225,40 @@ fn find_edit(repo: &Repository, path: &str, hash: &str) -> Option<(String, Strin
     None
 }
 
-fn callbacks<'a>(
-    target: &'a Target,
-    rejected: Option<&'a std::cell::RefCell<Option<String>>>,
-) -> RemoteCallbacks<'a> {
-    git::callbacks(target.token.clone(), rejected)
-}
-
-fn env_error(target: &Target, what: &str, e: &git2::Error) -> Diagnostic {
+pub(crate) fn env_error(target: &Target, what: &str, e: &git2::Error) -> Diagnostic {
     target.remote().error(what, e)
 }
 
-fn fetch(repo: &Repository, target: &Target) -> Result<(), Diagnostic> {
-    git::fetch(
-        repo,
-        &target.remote(),
-        &["+refs/heads/*:refs/remotes/origin/*"],
-    )
+/// Fetches the deploy branch and the review branch (only those: a deploy repository may have
+/// hundreds of review branches).
+fn fetch(repo: &Repository, target: &Target) -> Result<(), Trouble> {
+    let mut specs = vec![format!(
+        "+refs/heads/{0}:refs/remotes/origin/{0}",
+        target.base
+    )];
+    if let Some(b) = &target.branch {
+        specs.push(format!("+refs/heads/{b}:refs/remotes/origin/{b}"));
+    }
+    let specs: Vec<&str> = specs.iter().map(String::as_str).collect();
+    git::try_fetch(repo, &target.remote(), &specs).map_err(|e| Trouble {
+        transient: git::is_transient(&e),
+        timeout: git::is_transient(&e) && e.message().contains("timed out"),
+        diagnostic: env_error(target, "cannot fetch from", &e),
+    })
 }
+
+/// A failure to talk to the deploy repository: for a moment (retried within the time budget
+/// once the repository has answered in this run), or lasting.
+pub struct Trouble {
+    pub transient: bool,
+    /// The server did not answer in time (an overloaded server, or a host that drops packets).
+    pub timeout: bool,
+    pub diagnostic: Diagnostic,
+}
+
+/// Connections that time out before the repository ever answered are tried this often: a
+/// server busy with many publishers at once may be slow to accept, a wrong address is not.
+const FIRST_CONTACT_TRIES: u32 = 3;
 
 /// Opens a private bare clone (empty; `fetch` fills it) of the deploy repository.
 pub fn open(target: &Target, dir: &Path) -> Result<Repository, Diagnostic> {
@@ -297,14 +326,8 @@ fn message(
         .collect();
     let mut what: Vec<String> = services.iter().map(|s| s.to_string()).collect();
     what.extend(removed.iter().map(|s| format!("remove {s}")));
-    let mut subject = format!(
-        "pctl: {}",
-        if what.is_empty() {
-            "organisation".to_string()
-        } else {
-            what.join(", ")
-        }
-    );
+    // Short at any size: the trailers name every service.
+    let mut subject = pctl_core::review::title(&what);
     if !envs.is_empty() {
         subject.push_str(&format!(
             " ({})",
@@ -355,114 +378,6 @@ fn signature() -> Result<Signature<'static>, git2::Error> {
     Signature::now(&name, &email)
 }
 
-enum Pushed {
-    Done,
-    Rejected,
-}
-
-/// Pushes to a repository on this machine without libgit2's local transport, which updates the
-/// branch with a forced write and can silently lose a concurrent publisher's commit. Objects are
-/// copied, then the branch moves only if it still points where this publish started from
-/// (compare-and-swap under the reference lock).
-fn push_local(
-    repo: &Repository,
-    dir: &Path,
-    target: &Target,
-    oid: Oid,
-    expected: Option<Oid>,
-    force: bool,
-) -> Result<Pushed, Diagnostic> {
-    let fail = |e: git2::Error| env_error(target, "cannot push to", &e);
-    let remote = Repository::open_bare(dir).map_err(fail)?;
-    let (ours, theirs) = (repo.odb().map_err(fail)?, remote.odb().map_err(fail)?);
-    let mut copy_err = None;
-    ours.foreach(|id| {
-        if !theirs.exists(*id) {
-            match ours
-                .read(*id)
-                .and_then(|o| theirs.write(o.kind(), o.data()))
-            {
-                Ok(_) => {}
-                Err(e) => {
-                    copy_err = Some(e);
-                    return false;
-                }
-            }
-        }
-        true
-    })
-    .map_err(fail)?;
-    if let Some(e) = copy_err {
-        return Err(fail(e));
-    }
-    let name = format!("refs/heads/{}", target.branch());
-    let msg = "pctl publish";
-    let current = remote.refname_to_id(&name).ok();
-    let result = match (force, expected, current) {
-        // Review branches belong to their publisher: replace whatever is there.
-        (true, _, _) => remote.reference(&name, oid, true, msg).map(|_| ()),
-        (false, Some(old), _) => remote
-            .reference_matching(&name, oid, true, old, msg)
-            .map(|_| ()),
-        (false, None, _) => remote.reference(&name, oid, false, msg).map(|_| ()),
-    };
-    match result {
-        Ok(()) => Ok(Pushed::Done),
-        // Moved meanwhile, exists already, or locked by another publisher: re-plan.
-        Err(e)
-            if matches!(
-                e.code(),
-                git2::ErrorCode::Modified | git2::ErrorCode::Exists | git2::ErrorCode::Locked
-            ) =>
-        {
-            Ok(Pushed::Rejected)
-        }
-        Err(e) => Err(fail(e)),
-    }
-}
-
-fn push(repo: &Repository, target: &Target, oid: Oid, force: bool) -> Result<Pushed, Diagnostic> {
-    let mut remote = repo
-        .find_remote("origin")
-        .map_err(|e| env_error(target, "cannot use", &e))?;
-    let rejected = std::cell::RefCell::new(None);
-    let mut opts = PushOptions::new();
-    opts.remote_callbacks(callbacks(target, Some(&rejected)));
-    let refspec = format!(
-        "{}{oid}:refs/heads/{}",
-        if force { "+" } else { "" },
-        target.branch()
-    );
-    match remote.push(&[refspec.as_str()], Some(&mut opts)) {
-        Err(e) if e.code() == git2::ErrorCode::NotFastForward => return Ok(Pushed::Rejected),
-        Err(e) if e.message().contains("failed to update ref") || e.message().contains("lock") => {
-            return Ok(Pushed::Rejected);
-        }
-        Err(e) => return Err(env_error(target, "cannot push to", &e)),
-        Ok(()) => {}
-    }
-    drop(opts);
-    // The second way a rejection arrives: Ok, with a status on the reference.
-    if let Some(msg) = rejected.into_inner() {
-        let _ = msg;
-        return Ok(Pushed::Rejected);
-    }
-    Ok(Pushed::Done)
-}
-
-/// Jittered exponential back-off: 50 ms, 100 ms, ... up to 2 s, plus up to 100% jitter that
-/// differs between concurrent publishers (seeded by process id and attempt).
-fn backoff(attempt: u32) -> Duration {
-    let base = 50u64 << attempt.min(5);
-    let seed = sha256(&format!(
-        "{}-{attempt}-{:?}",
-        std::process::id(),
-        std::time::SystemTime::now()
-    ));
-    let jitter = u64::from_str_radix(&seed[..8], 16).unwrap_or(0) % base.max(1);
-    Duration::from_millis((base + jitter).min(2000))
-}
-
 /// Plans (and with `commit`, publishes) the tree. Conflicts are errors with exit code 1; remote
 /// failures are environment errors.
 pub fn run(
@@ -488,9 +403,44 @@ pub fn run(
         ..Outcome::default()
     };
     let env_fail = |d: Diagnostic| (vec![d], true);
-    for attempt in 1..=target.max_attempts.max(1) {
+    let started = Instant::now();
+    let mut attempt = 0;
+    // Commits pushed by earlier attempts whose outcome the network hid (landed or not).
+    let mut unsure: Vec<Oid> = Vec::new();
+    let mut reached = false;
+    // Whether the branch was fetched after the last attempt's push (its rejection was checked).
+    let mut fetched = false;
+    loop {
+        attempt += 1;
         outcome.attempts = attempt;
-        fetch(&repo, target).map_err(env_fail)?;
+        // The critical section: from this fetch to the push, another publisher's push makes
+        // this attempt's commit stale. Everything else (rendering, opening the clone) is done.
+        let fetch_now = if std::mem::take(&mut fetched) {
+            Ok(())
+        } else {
+            fetch(&repo, target)
+        };
+        let trouble = match fetch_now {
+            Ok(()) => None,
+            // An address that refuses fails at once; a repository that answered before and
+            // drops a connection under load is tried again, and so is a first connection that
+            // timed out (a few times).
+            Err(t) if t.transient && (reached || (t.timeout && attempt < FIRST_CONTACT_TRIES)) => {
+                Some(t.diagnostic)
+            }
+            Err(t) => return Err(env_fail(t.diagnostic)),
+        };
+        if trouble.is_none() {
+            reached = true;
+            if let Some(oid) = landed(&repo, target, &unsure) {
+                outcome.commit = Some(oid.to_string());
+                return Ok(outcome);
+            }
+        }
+        if let Some(d) = trouble {
+            wait_or_give_up(&repo, target, attempt, started, Some(d)).map_err(env_fail)?;
+            continue;
+        }
         let base_tip = remote_tip(&repo, &target.base);
         let branch_tip = target.branch.as_ref().and_then(|b| remote_tip(&repo, b));
         // Review branches are rebuilt on the base each time: the pull request shows exactly this change.
@@ -532,51 +482,100 @@ pub fn run(
         let oid = repo
             .commit(None, &sig, &sig, &msg, &tree_obj, &parents)
             .map_err(|e| env_fail(env_error(target, "cannot commit for", &e)))?;
-        let pushed = match local_path(&target.url) {
-            Some(dir) => {
-                let expected = if target.branch.is_some() {
-                    branch_tip.as_ref().map(|c| c.id())
-                } else {
-                    parent.as_ref().map(|c| c.id())
-                };
-                push_local(&repo, &dir, target, oid, expected, target.branch.is_some())
-            }
-            None => push(&repo, target, oid, target.branch.is_some()),
+        // Where the pushed branch is now, as far as this attempt knows.
+        let expected = if target.branch.is_some() {
+            branch_tip.as_ref().map(|c| c.id())
+        } else {
+            parent.as_ref().map(|c| c.id())
         };
+        let force = target.branch.is_some();
+        let pushed = match local_path(&target.url) {
+            Some(dir) => push::push_local(&repo, &dir, target, oid, expected, force),
+            None => push::push(&repo, target, oid, force, expected),
+        };
+        let mut trouble = None;
         match pushed.map_err(env_fail)? {
-            Pushed::Rejected => {
-                std::thread::sleep(backoff(attempt));
-                continue;
-            }
             Pushed::Done => {
-                // Verify: the remote branch must now contain our commit.
-                fetch(&repo, target).map_err(env_fail)?;
-                let landed = remote_tip(&repo, target.branch()).is_some_and(|t| {
-                    t.id() == oid || repo.graph_descendant_of(t.id(), oid).unwrap_or(false)
-                });
-                if landed {
-                    outcome.commit = Some(oid.to_string());
-                    return Ok(outcome);
+                outcome.commit = Some(oid.to_string());
+                return Ok(outcome);
+            }
+            Pushed::Moved { fetched: f } => fetched = f,
+            Pushed::Unknown(d) => {
+                trouble = Some(*d);
+                unsure.push(oid);
+                // The connection failed: the branch says whether the commit landed.
+                match fetch(&repo, target) {
+                    Ok(()) => {
+                        if let Some(oid) = landed(&repo, target, &unsure) {
+                            outcome.commit = Some(oid.to_string());
+                            return Ok(outcome);
+                        }
+                        fetched = true;
+                    }
+                    Err(t) if t.transient => trouble = Some(t.diagnostic),
+                    Err(t) => return Err(env_fail(t.diagnostic)),
                 }
-                std::thread::sleep(backoff(attempt));
             }
         }
+        // Another publisher was first (or the network failed): wait a random while (the
+        // window grows with every attempt), then re-plan on the new tip, until the time budget
+        // is spent.
+        wait_or_give_up(&repo, target, attempt, started, trouble).map_err(env_fail)?;
     }
-    let competitor = remote_tip(&repo, target.branch())
+}
+
+/// The first of `pushed` that the fetched branch contains.
+fn landed(repo: &Repository, target: &Target, pushed: &[Oid]) -> Option<Oid> {
+    let tip = remote_tip(repo, target.branch())?.id();
+    pushed
+        .iter()
+        .copied()
+        .find(|oid| tip == *oid || repo.graph_descendant_of(tip, *oid).unwrap_or(false))
+}
+
+/// Sleeps the back-off before the next attempt, or gives up when the time budget (or the
+/// number of attempts) is spent: with the network's failure if that was the last trouble,
+/// else as contention.
+fn wait_or_give_up(
+    repo: &Repository,
+    target: &Target,
+    attempt: u32,
+    started: Instant,
+    trouble: Option<Diagnostic>,
+) -> Result<(), Diagnostic> {
+    let wait = push::backoff(attempt);
+    let out_of_attempts = target.max_attempts.is_some_and(|m| attempt >= m);
+    if out_of_attempts || started.elapsed() + wait > target.max_wait {
+        return Err(match trouble {
+            Some(d) => d.note(format!(
+                "the deploy repository answered earlier; the network kept failing for {:.1} s ({attempt} attempts)",
+                started.elapsed().as_secs_f64()
+            )),
+            None => contention(repo, target, attempt, started.elapsed()),
+        });
+    }
+    std::thread::sleep(wait);
+    Ok(())
+}
+
+/// Why a publish gave up: other publishers kept moving the branch for the whole time budget.
+fn contention(repo: &Repository, target: &Target, attempts: u32, spent: Duration) -> Diagnostic {
+    let competitor = remote_tip(repo, target.branch())
         .map(|c| {
             format!(
                 "{} ({})",
                 c.id(),
-                c.summary().ok().flatten().unwrap_or_default()
+                pctl_core::diag::escape_control(c.summary().ok().flatten().unwrap_or_default())
             )
         })
         .unwrap_or_else(|| "unknown".into());
-    Err((
-        vec![Diagnostic::error(
-            "publish/contention",
-            format!("the deploy repository kept moving: {} attempts were rejected; its branch `{}` is now at {competitor}", target.max_attempts, target.branch()),
-        )
-        .help("run publish again (nothing was changed by this run), or raise --max-attempts")],
-        true,
-    ))
+    Diagnostic::error(
+        "publish/contention",
+        format!(
+            "the deploy repository kept moving: other publishers pushed first on each of {attempts} attempts in {:.1} s; its branch `{}` is now at {competitor}",
+            spent.as_secs_f64(),
+            target.branch()
+        ),
+    )
+    .help("run publish again (nothing was changed by this run), or give it more time with --max-wait")
 }

@@ -533,6 +533,10 @@ impl GitDaemon {
                 .arg(format!("--port={port}"))
                 .arg(format!("--base-path={}", base.display()))
                 .args(["--export-all", "--enable=receive-pack", "--reuseaddr"])
+                // Past its default of 32 connections, git daemon kills a running one from the
+                // same address (every test client is 127.0.0.1): a server for 64 concurrent
+                // publishers is configured for them.
+                .arg("--max-connections=256")
                 .arg("--informative-errors")
                 .arg(&base)
                 .stdin(Stdio::null())
