@@ -321,8 +321,8 @@ fn schedule_problem(s: &str) -> Option<Diagnostic> {
 
 /// The resource type must have a blueprint and sizes in the organisation config.
 fn resource_problem(flag: &str, rtype: &str, org: &Org, caps: &Capabilities) -> Option<Diagnostic> {
-    let known: Vec<&str> = caps.resource_types.iter().map(String::as_str).collect();
-    if !known.contains(&rtype) {
+    let known = caps.resource_type_names();
+    let Some(rt) = caps.resource_type(rtype) else {
         return Some(
             Diagnostic::error(
                 "new/unknown-resource-type",
@@ -336,8 +336,8 @@ fn resource_problem(flag: &str, rtype: &str, org: &Org, caps: &Capabilities) -> 
                 "ask the platform team for a blueprint for this resource type",
             ),
         );
-    }
-    if first_size(org, rtype).is_none() {
+    };
+    if rt.sized && first_size(org, rtype).is_none() {
         return Some(
             Diagnostic::error(
                 "new/no-sizes",

@@ -34,7 +34,13 @@ fn the_core_depends_on_no_edge_crate() {
     let tree = String::from_utf8_lossy(&out.stdout);
     assert!(tree.contains("pctl-core"), "{tree}");
     for forbidden in [
-        "git2", "libgit2-sys", "indicatif", "anstream", "clap", "walkdir", "tempfile",
+        "git2",
+        "libgit2-sys",
+        "indicatif",
+        "anstream",
+        "clap",
+        "walkdir",
+        "tempfile",
     ] {
         let found: Vec<&str> = tree
             .lines()

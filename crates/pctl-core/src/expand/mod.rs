@@ -10,7 +10,8 @@ use crate::load::{self, Document};
 use crate::resolve::Service;
 use crate::source::{SourceFile, SourceMap};
 use crate::validate::Capabilities;
-use crate::validate::schema::embedded_blueprints;
+use crate::validate::params::{ManifestFields, ResourceType};
+use crate::validate::schema::{PlatformSchema, embedded_blueprints};
 use check::Format;
 use minijinja::{Environment, UndefinedBehavior, Value as JValue};
 use rayon::prelude::*;
@@ -58,6 +59,8 @@ pub struct Blueprint {
     /// Display path of blueprint.yaml.
     pub manifest: String,
     pub builtin: bool,
+    /// Resource blueprints: the type's port, parameters, ... (see validate::params).
+    pub resource_type: Option<ResourceType>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -69,6 +72,11 @@ struct RawManifest {
     resource: Option<String>,
     when: Option<String>,
     outputs: Vec<RawOutput>,
+    // Resource blueprints only (see validate::params).
+    port: Option<u16>,
+    sized: Option<bool>,
+    category: Option<String>,
+    parameters: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -159,6 +167,8 @@ pub struct BlueprintSet {
     /// Template name -> (display path, source text), for diagnostics.
     display: BTreeMap<String, (String, String)>,
     sources: SourceMap,
+    /// The platform schema with these blueprints' resource types, compiled once.
+    schema: std::sync::Arc<PlatformSchema>,
 }
 
 impl BlueprintSet {
@@ -255,6 +265,22 @@ impl BlueprintSet {
                 );
             }
         }
+        let mut types: Vec<ResourceType> = blueprints
+            .iter()
+            .filter_map(|b| b.resource_type.clone())
+            .collect();
+        types.sort_by(|a, b| a.name.cmp(&b.name));
+        let schema = PlatformSchema::compile(&types).map_err(|e| {
+            Diagnostic::error("blueprint/parameters", format!("the resource blueprints' parameters do not make a valid schema: {e}"))
+                .help("check the `parameters` of the resource blueprints (`pctl schema --blueprints DIR` shows the composed schema)")
+        });
+        let schema = match schema {
+            Ok(s) => std::sync::Arc::new(s),
+            Err(d) => {
+                diags.push(d);
+                return Err(diags);
+            }
+        };
         if !diags.is_empty() {
             return Err(diags);
         }
@@ -263,6 +289,7 @@ impl BlueprintSet {
             blueprints,
             display,
             sources: sources.clone(),
+            schema,
         })
     }
 
@@ -276,14 +303,19 @@ impl BlueprintSet {
     }
 
     pub fn capabilities(&self) -> Capabilities {
-        let mut caps = Capabilities::default();
+        let mut caps = Capabilities {
+            workloads: Vec::new(),
+            resource_types: Vec::new(),
+            schema: self.schema.clone(),
+        };
         for bp in &self.blueprints {
             match &bp.role {
                 Role::Workload(k) => caps.workloads.push((k.clone(), bp.name.clone())),
-                Role::Resource(t) => caps.resource_types.push(t.clone()),
+                Role::Resource(_) => caps.resource_types.extend(bp.resource_type.clone()),
                 Role::Addon(_) => {}
             }
         }
+        caps.resource_types.sort_by(|a, b| a.name.cmp(&b.name));
         caps
     }
 
@@ -707,7 +739,7 @@ fn parse_manifest(
     let raw: RawManifest = serde_json::from_value(doc.value.clone()).map_err(|e| {
         vec![Diagnostic::error("blueprint/manifest", format!("invalid blueprint manifest: {e}"))
             .in_file(&file.name)
-            .help("a manifest has `description`, one of `workload`/`resource`/`when`, and `outputs` with `template`, `path`, optional `scope` and `when`")]
+            .help("a manifest has `description`, one of `workload`/`resource`/`when`, and `outputs` with `template`, `path`, optional `scope` and `when`; a resource blueprint also `port`, `sized`, `category` and `parameters`")]
     })?;
     let role = match (&raw.workload, &raw.resource) {
         (Some(k), None) => Role::Workload(k.clone()),
@@ -725,6 +757,36 @@ fn parse_manifest(
         }
     };
     let mut diags = Vec::new();
+    let fields = ManifestFields {
+        port: raw.port,
+        sized: raw.sized,
+        category: raw.category.as_deref(),
+        parameters: raw.parameters.as_ref(),
+    };
+    let resource_type = match &role {
+        Role::Resource(t) => {
+            match ResourceType::from_manifest(folder, t, &raw.description, &fields, file, &doc) {
+                Ok(rt) => Some(rt),
+                Err(mut d) => {
+                    diags.append(&mut d);
+                    None
+                }
+            }
+        }
+        _ => {
+            for f in fields.present() {
+                diags.push(
+                    Diagnostic::error(
+                        "blueprint/manifest",
+                        format!("`{f}` is only for resource blueprints (with `resource:`)"),
+                    )
+                    .in_file(&file.name)
+                    .at(doc.spans.locate_key(file, &format!("/{f}"))),
+                );
+            }
+            None
+        }
+    };
     let role = match (role, &raw.when) {
         (Role::Addon(_), Some(w)) => {
             let name = format!("{folder}/blueprint.yaml#when");
@@ -802,6 +864,7 @@ fn parse_manifest(
         outputs,
         manifest: file.name.clone(),
         builtin: true,
+        resource_type,
     })
 }
 

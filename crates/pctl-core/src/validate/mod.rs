@@ -1,6 +1,7 @@
 //! Stage 3, validate: JSON Schema (embedded `schemas/`) plus semantic checks, for platform.yaml
 //! and for the organisation config. Reports every problem of every file; never stops at the first.
 
+pub mod params;
 pub mod schema;
 pub mod semantic;
 
@@ -8,8 +9,7 @@ use crate::diag::{Diagnostic, has_errors, join_pointer};
 use crate::load::{self, Document};
 use crate::model::{Intent, Org};
 use crate::source::SourceFile;
-use schema::{SchemaKind, Schemas};
-pub use semantic::Capabilities;
+pub use params::{Capabilities, ResourceType};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -26,7 +26,7 @@ pub struct Checked<T> {
 /// Parses and schema-checks one file, returning the lenient model of what was valid.
 fn check_document<T: serde::de::DeserializeOwned + Default>(
     file: &SourceFile,
-    kind: SchemaKind,
+    schema: impl Fn(&SourceFile, &Document) -> (Vec<Diagnostic>, Vec<String>),
     diags: &mut Vec<Diagnostic>,
 ) -> Option<(Document, T, bool)> {
     let doc = match load::parse(file, load::Options::default()) {
@@ -50,7 +50,7 @@ fn check_document<T: serde::de::DeserializeOwned + Default>(
         );
         return None;
     }
-    let (mut found, prune) = Schemas::get().validate(kind, file, &doc);
+    let (mut found, prune) = schema(file, &doc);
     let schema_ok = found.is_empty();
     diags.append(&mut found);
     let mut lenient = doc.value.clone();
@@ -222,8 +222,7 @@ fn prune_paths(value: &mut Value, mut pointers: Vec<String>) {
 /// Loads and validates the organisation config.
 pub fn check_org(file: &SourceFile) -> (Option<Checked<Org>>, Vec<Diagnostic>) {
     let mut diags = Vec::new();
-    let Some((doc, org, _)) = check_document::<Org>(file, SchemaKind::Organisation, &mut diags)
-    else {
+    let Some((doc, org, _)) = check_document::<Org>(file, schema::validate_org, &mut diags) else {
         return (None, diags);
     };
     // Names that others refer to must be unique.
@@ -283,7 +282,8 @@ pub fn check_intent(
     caps: &Capabilities,
 ) -> (Option<Checked<Intent>>, Vec<Diagnostic>) {
     let mut diags = Vec::new();
-    let Some((doc, intent, _)) = check_document::<Intent>(file, SchemaKind::Platform, &mut diags)
+    let Some((doc, intent, _)) =
+        check_document::<Intent>(file, |f, d| caps.schema.validate(f, d), &mut diags)
     else {
         return (None, diags);
     };
