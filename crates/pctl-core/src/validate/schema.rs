@@ -115,10 +115,11 @@ impl PlatformSchema {
     /// schema rejected (so they can be pruned before the lenient model is built).
     pub fn validate(&self, file: &SourceFile, doc: &Document) -> (Vec<Diagnostic>, Vec<String>) {
         let mut out = Found::default();
-        // Each environment's resource overrides whose base resource has a known type: checked
-        // against that type (below), not against every type's parameters.
-        let typed: Vec<(String, &Validator)> = overrides_of(&doc.value)
-            .filter_map(|(pointer, rtype)| Some((pointer, self.overrides.get(rtype)?)))
+        // An environment's override of a resource whose base names its type is checked against
+        // that type (below), not against every type's parameters; of an unknown type (reported
+        // by the semantic checks), its parameters are not checked at all.
+        let typed: Vec<(String, Option<&Validator>)> = overrides_of(&doc.value)
+            .map(|(pointer, rtype)| (pointer, self.overrides.get(rtype)))
             .collect();
         for err in self.validator.iter_errors(&doc.value) {
             let generic_override =
@@ -129,10 +130,11 @@ impl PlatformSchema {
             report(&self.root, &err, "", file, doc, &mut out);
         }
         for (pointer, validator) in &typed {
-            if let Some(v) = doc.value.pointer(pointer) {
-                for err in validator.iter_errors(v) {
-                    report(&self.root, &err, pointer, file, doc, &mut out);
-                }
+            let (Some(validator), Some(v)) = (validator, doc.value.pointer(pointer)) else {
+                continue;
+            };
+            for err in validator.iter_errors(v) {
+                report(&self.root, &err, pointer, file, doc, &mut out);
             }
         }
         (out.diags, out.prune)
