@@ -399,3 +399,24 @@ fn manifest_mistakes_are_located_in_blueprint_yaml() {
         "`required` names `owner`, which `properties` does not declare"
     );
 }
+
+#[test]
+fn only_resource_blueprints_take_resource_fields() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("audit");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("blueprint.yaml"),
+        "description: an add-on\nport: 8080\noutputs: []\n",
+    )
+    .unwrap();
+    let (_keep, r) = validate_text(GOOD, Some(tmp.path()));
+    let d = &r.diagnostics()[0];
+    assert_eq!(
+        d["message"],
+        "`port` is only for resource blueprints (with `resource:`)",
+        "{}",
+        r.describe()
+    );
+    assert_eq!(d["span"]["line"], 2);
+}

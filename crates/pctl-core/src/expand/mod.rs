@@ -265,25 +265,11 @@ impl BlueprintSet {
                 );
             }
         }
-        let mut types: Vec<ResourceType> = blueprints
-            .iter()
-            .filter_map(|b| b.resource_type.clone())
-            .collect();
-        types.sort_by(|a, b| a.name.cmp(&b.name));
-        let schema = PlatformSchema::compile(&types).map_err(|e| {
-            Diagnostic::error("blueprint/parameters", format!("the resource blueprints' parameters do not make a valid schema: {e}"))
-                .help("check the `parameters` of the resource blueprints (`pctl schema --blueprints DIR` shows the composed schema)")
-        });
-        let schema = match schema {
-            Ok(s) => std::sync::Arc::new(s),
-            Err(d) => {
-                diags.push(d);
-                return Err(diags);
-            }
-        };
         if !diags.is_empty() {
             return Err(diags);
         }
+        let types = blueprints.iter().filter_map(|b| b.resource_type.clone());
+        let schema = PlatformSchema::for_types(types.collect()).map_err(|d| vec![d])?;
         Ok(BlueprintSet {
             env,
             blueprints,
@@ -305,17 +291,14 @@ impl BlueprintSet {
     pub fn capabilities(&self) -> Capabilities {
         let mut caps = Capabilities {
             workloads: Vec::new(),
-            resource_types: Vec::new(),
+            resource_types: self.schema.resource_types().to_vec(),
             schema: self.schema.clone(),
         };
         for bp in &self.blueprints {
-            match &bp.role {
-                Role::Workload(k) => caps.workloads.push((k.clone(), bp.name.clone())),
-                Role::Resource(_) => caps.resource_types.extend(bp.resource_type.clone()),
-                Role::Addon(_) => {}
+            if let Role::Workload(k) = &bp.role {
+                caps.workloads.push((k.clone(), bp.name.clone()));
             }
         }
-        caps.resource_types.sort_by(|a, b| a.name.cmp(&b.name));
         caps
     }
 
@@ -763,30 +746,11 @@ fn parse_manifest(
         category: raw.category.as_deref(),
         parameters: raw.parameters.as_ref(),
     };
-    let resource_type = match &role {
-        Role::Resource(t) => {
-            match ResourceType::from_manifest(folder, t, &raw.description, &fields, file, &doc) {
-                Ok(rt) => Some(rt),
-                Err(mut d) => {
-                    diags.append(&mut d);
-                    None
-                }
-            }
-        }
-        _ => {
-            for f in fields.present() {
-                diags.push(
-                    Diagnostic::error(
-                        "blueprint/manifest",
-                        format!("`{f}` is only for resource blueprints (with `resource:`)"),
-                    )
-                    .in_file(&file.name)
-                    .at(doc.spans.locate_key(file, &format!("/{f}"))),
-                );
-            }
-            None
-        }
+    let serves = match &role {
+        Role::Resource(t) => Some(t.as_str()),
+        _ => None,
     };
+    let resource_type = fields.read(serves, folder, &raw.description, file, &doc, &mut diags);
     let role = match (role, &raw.when) {
         (Role::Addon(_), Some(w)) => {
             let name = format!("{folder}/blueprint.yaml#when");

@@ -91,8 +91,37 @@ pub struct ManifestFields<'a> {
 }
 
 impl ManifestFields<'_> {
+    /// The resource type of a manifest that serves resource type `serves`; for other blueprints,
+    /// none (and these fields are errors). Problems go to `diags`, located in the manifest.
+    pub fn read(
+        &self,
+        serves: Option<&str>,
+        blueprint: &str,
+        description: &str,
+        file: &SourceFile,
+        doc: &Document,
+        diags: &mut Vec<Diagnostic>,
+    ) -> Option<ResourceType> {
+        let Some(name) = serves else {
+            for f in self.present() {
+                diags.push(
+                    Diagnostic::error(
+                        "blueprint/manifest",
+                        format!("`{f}` is only for resource blueprints (with `resource:`)"),
+                    )
+                    .in_file(&file.name)
+                    .at(doc.spans.locate_key(file, &format!("/{f}"))),
+                );
+            }
+            return None;
+        };
+        ResourceType::from_manifest(blueprint, name, description, self, file, doc)
+            .map_err(|mut d| diags.append(&mut d))
+            .ok()
+    }
+
     /// The names of the fields that are set (for "only resource blueprints take ...").
-    pub fn present(&self) -> Vec<&'static str> {
+    fn present(&self) -> Vec<&'static str> {
         let mut v = Vec::new();
         if self.port.is_some() {
             v.push("port");
@@ -531,4 +560,74 @@ pub fn field_of_other_types(
         this.to_string(),
         format!("`{key}` applies only to {list} resources, not `{this}`"),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mysql() -> ResourceType {
+        ResourceType {
+            name: "mysql".into(),
+            blueprint: "mysql".into(),
+            description: String::new(),
+            port: 3306,
+            sized: false,
+            category: None,
+            parameters: json!({
+                "engine_version": {"type": "string", "description": "v"},
+                "storage_gb": {"type": "integer", "default": 20, "description": "s"},
+            })
+            .as_object()
+            .unwrap()
+            .clone(),
+            required: vec!["engine_version".into()],
+        }
+    }
+
+    #[test]
+    fn composing_is_idempotent_and_replaces_every_per_type_part() {
+        let base: Value = serde_json::from_str(super::super::schema::text(
+            super::super::schema::SchemaKind::Platform,
+        ))
+        .unwrap();
+        let once = compose(&base, &[mysql()]);
+        assert_eq!(compose(&once, &[mysql()]), once);
+        let defs = &once["$defs"];
+        assert_eq!(
+            defs["resource-mysql"]["required"],
+            json!(["type", "engine_version"])
+        );
+        // Unsized: no `size` for this type.
+        assert!(defs["resource-mysql"]["properties"].get("size").is_none());
+        assert!(defs["resource-postgres"].is_null());
+        let none = compose(&once, &[]);
+        let keys: Vec<&String> = none["$defs"].as_object().unwrap().keys().collect();
+        assert!(
+            !keys.iter().any(|k| k.starts_with(RESOURCE_DEF)),
+            "{keys:?}"
+        );
+        assert!(none["$defs"]["resource"].get("allOf").is_none());
+        assert_eq!(
+            none["$defs"]["resourceOverride"]["properties"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .collect::<Vec<_>>(),
+            ["size"]
+        );
+    }
+
+    #[test]
+    fn templates_see_every_declared_parameter_with_defaults() {
+        let given: IndexMap<String, Value> = [("engine_version".to_string(), json!("8.4"))].into();
+        assert_eq!(
+            mysql().context(&given),
+            [
+                ("engine_version".to_string(), json!("8.4")),
+                ("storage_gb".to_string(), json!(20)),
+            ]
+        );
+        assert_eq!(mysql().context(&IndexMap::new())[0].1, Value::Null);
+    }
 }

@@ -35,6 +35,8 @@ pub struct PlatformSchema {
     root: Value,
     validator: Validator,
     overrides: BTreeMap<String, Validator>,
+    /// The resource types it was composed with, sorted by name.
+    types: Vec<ResourceType>,
 }
 
 impl std::fmt::Debug for PlatformSchema {
@@ -82,6 +84,22 @@ fn parse_embedded(kind: SchemaKind) -> Value {
 }
 
 impl PlatformSchema {
+    /// [`Self::compile`] for a run's blueprints: an error is a diagnostic about them.
+    pub fn for_types(
+        mut types: Vec<ResourceType>,
+    ) -> Result<std::sync::Arc<PlatformSchema>, Diagnostic> {
+        types.sort_by(|a, b| a.name.cmp(&b.name));
+        PlatformSchema::compile(&types).map(std::sync::Arc::new).map_err(|e| {
+            Diagnostic::error("blueprint/parameters", format!("the resource blueprints' parameters do not make a valid schema: {e}"))
+                .help("check the `parameters` of the resource blueprints (`pctl schema --blueprints DIR` shows the composed schema)")
+        })
+    }
+
+    /// The resource types it was composed with, sorted by name.
+    pub fn resource_types(&self) -> &[ResourceType] {
+        &self.types
+    }
+
     /// Composes and compiles the platform schema for these resource types.
     pub fn compile(types: &[ResourceType]) -> Result<PlatformSchema, String> {
         static BASE: OnceLock<Value> = OnceLock::new();
@@ -90,10 +108,12 @@ impl PlatformSchema {
         let validator = compile(&root)?;
         let mut overrides = BTreeMap::new();
         for t in types {
-            // The same `$defs`, so schema paths in errors point into `root` too.
+            // The definition at the same place as in `root`, so schema paths in errors point
+            // into `root` too (parameters are self-contained: nothing else is referenced).
+            let def = format!("{}{}", params::OVERRIDE_DEF, t.name);
             let doc = json!({
-                "$defs": root["$defs"],
-                "$ref": format!("#/$defs/{}{}", params::OVERRIDE_DEF, t.name),
+                "$defs": {&def: root["$defs"][&def]},
+                "$ref": format!("#/$defs/{def}"),
             });
             overrides.insert(t.name.clone(), compile(&doc)?);
         }
@@ -101,6 +121,7 @@ impl PlatformSchema {
             root,
             validator,
             overrides,
+            types: types.to_vec(),
         })
     }
 
