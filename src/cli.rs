@@ -135,11 +135,15 @@ enum Command {
         #[command(flatten)]
         input: InputArgs,
     },
-    /// Print a JSON Schema (for editors: yaml-language-server)
+    /// Print a JSON Schema (for editors: yaml-language-server); platform.yaml's includes the
+    /// parameters of every resource blueprint
     Schema {
         /// Which schema
         #[arg(value_enum, default_value = "platform")]
         which: SchemaArg,
+        /// Folder of blueprints that override or add to the built-in ones (their resource types' parameters)
+        #[arg(long, value_name = "DIR")]
+        blueprints: Option<PathBuf>,
     },
     /// Start a new service: platform.yaml, a GitHub workflow using the pctl action, a README section
     New(crate::new::NewArgs),
@@ -260,12 +264,12 @@ pub fn run() -> ExitCode {
         Command::Graph { input } => {
             cmd::graph::run(&input.inputs(), cli.format.unwrap_or(Format::Mermaid))
         }
-        Command::Schema { which } => {
+        Command::Schema { which, blueprints } => {
             let kind = match which {
                 SchemaArg::Platform => schema::SchemaKind::Platform,
                 SchemaArg::Organisation => schema::SchemaKind::Organisation,
             };
-            Report::new(Vec::new(), Default::default(), exit::OK).stdout(schema::text(kind))
+            cmd::schema::run(kind, blueprints.as_deref())
         }
         Command::New(args) => Report::exit_only(crate::new::run(args, format)),
         Command::Metrics(args) => crate::metrics::run(&args, format),

@@ -49,13 +49,13 @@ pub struct ServiceArgs {
     /// The owning team: a team of the organisation config [asked in a terminal]
     #[arg(long, value_name = "TEAM")]
     pub owner: Option<String>,
-    /// Add a database of this resource type (`--database` alone: postgres)
-    #[arg(long, value_name = "TYPE", num_args = 0..=1, default_missing_value = "postgres")]
+    /// Add a database of this resource type (`--database` alone: the type whose blueprint has `category: database`, postgres)
+    #[arg(long, value_name = "TYPE", num_args = 0..=1, default_missing_value = "")]
     pub database: Option<String>,
-    /// Add a cache of this resource type (`--cache` alone: redis)
-    #[arg(long, value_name = "TYPE", num_args = 0..=1, default_missing_value = "redis")]
+    /// Add a cache of this resource type (`--cache` alone: the type whose blueprint has `category: cache`, redis)
+    #[arg(long, value_name = "TYPE", num_args = 0..=1, default_missing_value = "")]
     pub cache: Option<String>,
-    /// Add a queue
+    /// Add a queue (the type whose blueprint has `category: queue`)
     #[arg(long)]
     pub queue: bool,
     /// Cron schedule of a CronJob [default: "0 3 * * *"]
@@ -321,8 +321,8 @@ fn schedule_problem(s: &str) -> Option<Diagnostic> {
 
 /// The resource type must have a blueprint and sizes in the organisation config.
 fn resource_problem(flag: &str, rtype: &str, org: &Org, caps: &Capabilities) -> Option<Diagnostic> {
-    let known: Vec<&str> = caps.resource_types.iter().map(String::as_str).collect();
-    if !known.contains(&rtype) {
+    let known = caps.resource_type_names();
+    let Some(rt) = caps.resource_type(rtype) else {
         return Some(
             Diagnostic::error(
                 "new/unknown-resource-type",
@@ -336,8 +336,8 @@ fn resource_problem(flag: &str, rtype: &str, org: &Org, caps: &Capabilities) -> 
                 "ask the platform team for a blueprint for this resource type",
             ),
         );
-    }
-    if first_size(org, rtype).is_none() {
+    };
+    if rt.sized && first_size(org, rtype).is_none() {
         return Some(
             Diagnostic::error(
                 "new/no-sizes",
@@ -391,13 +391,18 @@ fn gather<R: BufRead, W: Write>(
             diags.extend(schedule_problem(s));
         }
     }
-    for (flag, t) in [("--database", &a.database), ("--cache", &a.cache)] {
-        if let Some(t) = t {
-            diags.extend(resource_problem(flag, t, org, caps));
+    for (flag, _, category, t) in requested(a) {
+        match t.or_else(|| category_type(caps, category).map(str::to_string)) {
+            Some(t) => diags.extend(resource_problem(flag, &t, org, caps)),
+            None => diags.push(
+                Diagnostic::error(
+                    "new/unknown-resource-type",
+                    format!("{flag}: no resource blueprint has `category: {category}`"),
+                )
+                .expected(one_of(&caps.resource_type_names()))
+                .help(format!("name the type: `{flag} TYPE`")),
+            ),
         }
-    }
-    if a.queue {
-        diags.extend(resource_problem("--queue", "queue", org, caps));
     }
     if !diags.is_empty() {
         return Err(diags);
@@ -455,7 +460,7 @@ fn gather<R: BufRead, W: Write>(
             kind,
             owner,
             schedule,
-            resources: flag_resources(a),
+            resources: flag_resources(a, caps),
         });
     };
 
@@ -522,17 +527,22 @@ fn gather<R: BufRead, W: Write>(
     } else {
         None
     };
-    let resources = if a.database.is_some() || a.cache.is_some() || a.queue {
-        flag_resources(a)
+    let resources = if !requested(a).is_empty() {
+        flag_resources(a, caps)
     } else {
+        // One question per category a flag adds, for the type that serves it.
         let mut r = Vec::new();
         let offer = |t: &str| resource_problem("", t, org, caps).is_none();
-        for (name, rtype, question) in [
-            ("db", "postgres", "Add a database (postgres)?"),
-            ("cache", "redis", "Add a cache (redis)?"),
-            ("queue", "queue", "Add a queue?"),
-        ] {
-            if offer(rtype) && p.confirm(question, false).map_err(io)? {
+        for (_, name, category) in RESOURCE_FLAGS {
+            let Some(rtype) = category_type(caps, category).filter(|t| offer(t)) else {
+                continue;
+            };
+            let question = if rtype == category {
+                format!("Add a {category}?")
+            } else {
+                format!("Add a {category} ({rtype})?")
+            };
+            if p.confirm(&question, false).map_err(io)? {
                 r.push((name.to_string(), rtype.to_string()));
             }
         }
@@ -548,18 +558,47 @@ fn gather<R: BufRead, W: Write>(
     Ok(answers)
 }
 
-fn flag_resources(a: &ServiceArgs) -> Vec<(String, String)> {
-    let mut r = Vec::new();
-    if let Some(t) = &a.database {
-        r.push(("db".to_string(), t.clone()));
-    }
-    if let Some(t) = &a.cache {
-        r.push(("cache".to_string(), t.clone()));
-    }
-    if a.queue {
-        r.push(("queue".to_string(), "queue".to_string()));
-    }
-    r
+/// The resource flags: (flag, resource name in platform.yaml, category). A flag without a type
+/// adds the type whose blueprint declares that `category` (`category_type`).
+const RESOURCE_FLAGS: [(&str, &str, &str); 3] = [
+    ("--database", "db", "database"),
+    ("--cache", "cache", "cache"),
+    ("--queue", "queue", "queue"),
+];
+
+/// The resource type a category's flag adds: the first by name whose blueprint declares it.
+fn category_type<'a>(caps: &'a Capabilities, category: &str) -> Option<&'a str> {
+    caps.resource_types
+        .iter()
+        .find(|t| t.category.as_deref() == Some(category))
+        .map(|t| t.name.as_str())
+}
+
+/// The resource flags given: (flag, resource name, category, type if the flag named one).
+fn requested(a: &ServiceArgs) -> Vec<(&'static str, &'static str, &'static str, Option<String>)> {
+    let given = [
+        a.database.clone(),
+        a.cache.clone(),
+        a.queue.then(String::new),
+    ];
+    RESOURCE_FLAGS
+        .into_iter()
+        .zip(given)
+        .filter_map(|((flag, name, category), t)| {
+            t.map(|t| (flag, name, category, Some(t).filter(|t| !t.is_empty())))
+        })
+        .collect()
+}
+
+/// (resource name, type) of the resource flags given; checked by `gather` before.
+fn flag_resources(a: &ServiceArgs, caps: &Capabilities) -> Vec<(String, String)> {
+    requested(a)
+        .into_iter()
+        .filter_map(|(_, name, category, t)| {
+            let t = t.or_else(|| category_type(caps, category).map(str::to_string))?;
+            Some((name.to_string(), t))
+        })
+        .collect()
 }
 
 /// Questions on a terminal: prompts go to `out` (stderr), answers come from `input`.

@@ -93,7 +93,12 @@ pub fn build(
     // service: only a run over the whole organisation in which nothing failed renders it.
     let catalog = if input.all && !partial {
         let all: Vec<&Checked<Intent>> = run.intents.iter().map(|(_, c)| c).collect();
-        match pctl_core::catalog::org_files(&org.model, &all, &run.sources) {
+        match pctl_core::catalog::org_files(
+            &org.model,
+            &blueprints.capabilities(),
+            &all,
+            &run.sources,
+        ) {
             Ok(t) => Some(t),
             Err(d) => {
                 run.diags.extend(d);
@@ -157,7 +162,7 @@ pub fn build(
         .filter(|n| *n > 0)
         .unwrap_or(500);
     intents.sort_by(|a, b| a.0.model.metadata.name.cmp(&b.0.model.metadata.name));
-    let survey = pctl_core::compile::survey(&org.model, &intents);
+    let survey = pctl_core::compile::survey(&org.model, &blueprints.capabilities(), &intents);
     let team_costs = pctl_core::compile::team_costs(&survey);
     // A progress bar on stderr for long runs, when it is a terminal (see progress.rs).
     let progress =

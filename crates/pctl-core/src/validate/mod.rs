@@ -1,6 +1,7 @@
 //! Stage 3, validate: JSON Schema (embedded `schemas/`) plus semantic checks, for platform.yaml
 //! and for the organisation config. Reports every problem of every file; never stops at the first.
 
+pub mod params;
 pub mod schema;
 pub mod semantic;
 pub mod trust;
@@ -9,8 +10,7 @@ use crate::diag::{Diagnostic, has_errors, join_pointer};
 use crate::load::{self, Document};
 use crate::model::{Intent, Org};
 use crate::source::SourceFile;
-use schema::{SchemaKind, Schemas};
-pub use semantic::Capabilities;
+pub use params::{Capabilities, ResourceType};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -27,7 +27,7 @@ pub struct Checked<T> {
 /// Parses and schema-checks one file, returning the lenient model of what was valid.
 fn check_document<T: serde::de::DeserializeOwned + Default>(
     file: &SourceFile,
-    kind: SchemaKind,
+    schema: impl Fn(&SourceFile, &Document) -> (Vec<Diagnostic>, Vec<String>),
     diags: &mut Vec<Diagnostic>,
 ) -> Option<(Document, T, bool)> {
     let doc = match load::parse(file, load::Options::default()) {
@@ -51,7 +51,7 @@ fn check_document<T: serde::de::DeserializeOwned + Default>(
         );
         return None;
     }
-    let (mut found, mut prune) = Schemas::get().validate(kind, file, &doc);
+    let (mut found, mut prune) = schema(file, &doc);
     let (mut unsafe_text, pointers) = control_characters(file, &doc);
     prune.extend(pointers);
     found.append(&mut unsafe_text);
@@ -291,8 +291,7 @@ fn prune_paths(value: &mut Value, mut pointers: Vec<String>) {
 /// Loads and validates the organisation config.
 pub fn check_org(file: &SourceFile) -> (Option<Checked<Org>>, Vec<Diagnostic>) {
     let mut diags = Vec::new();
-    let Some((doc, org, _)) = check_document::<Org>(file, SchemaKind::Organisation, &mut diags)
-    else {
+    let Some((doc, org, _)) = check_document::<Org>(file, schema::validate_org, &mut diags) else {
         return (None, diags);
     };
     // Names that others refer to must be unique.
@@ -353,7 +352,8 @@ pub fn check_intent(
     caps: &Capabilities,
 ) -> (Option<Checked<Intent>>, Vec<Diagnostic>) {
     let mut diags = Vec::new();
-    let Some((doc, intent, _)) = check_document::<Intent>(file, SchemaKind::Platform, &mut diags)
+    let Some((doc, intent, _)) =
+        check_document::<Intent>(file, |f, d| caps.schema.validate(f, d), &mut diags)
     else {
         return (None, diags);
     };

@@ -2,20 +2,12 @@
 //! cross-field rules, cron expressions, durations, quantities). Each finding is located at the
 //! exact value in platform.yaml and carries a fix.
 
+pub use super::params::Capabilities;
 use crate::diag::{Diagnostic, Span, did_you_mean, join_pointer, one_of};
 use crate::load::Document;
 use crate::model::{Compute, Intent, Org};
 pub use crate::quantity::{parse_cpu, parse_duration_ms, parse_memory, parse_percent};
 use crate::source::SourceFile;
-
-/// What the loaded blueprints can build: checked against `kind`, `blueprint` and resource types.
-#[derive(Debug, Clone, Default)]
-pub struct Capabilities {
-    /// (kind, blueprint name) for workload blueprints.
-    pub workloads: Vec<(String, String)>,
-    /// Resource types that have a blueprint.
-    pub resource_types: Vec<String>,
-}
 
 struct Checker<'a> {
     file: &'a SourceFile,
@@ -268,12 +260,12 @@ pub fn check_intent(
         }
     }
 
-    // Resources: known type, known size.
+    // Resources: known type, known size (parameters are checked by the run's schema).
     for (name, r) in &spec.resources {
         let base = join_pointer("/spec/resources", name);
         let Some(rtype) = &r.kind else { continue };
-        let known_types: Vec<&str> = caps.resource_types.iter().map(String::as_str).collect();
-        if !known_types.contains(&rtype.as_str()) {
+        let known_types = caps.resource_type_names();
+        let Some(rt) = caps.resource_type(rtype) else {
             let mut d = c
                 .error(
                     "semantic/unknown-resource-type",
@@ -289,15 +281,16 @@ pub fn check_intent(
             );
             c.push(d);
             continue;
+        };
+        if rt.sized {
+            check_size(
+                &mut c,
+                org,
+                rtype,
+                r.size.as_deref(),
+                &format!("{base}/size"),
+            );
         }
-        check_size(
-            &mut c,
-            org,
-            rtype,
-            r.size.as_deref(),
-            &format!("{base}/size"),
-        );
-        check_resource_fields(&mut c, rtype, r, &base);
     }
 
     // Environments.
@@ -384,11 +377,15 @@ pub fn check_intent(
                     c.push(d);
                 }
                 Some(base_r) => {
-                    if let Some(rtype) = &base_r.kind {
-                        if caps.resource_types.contains(rtype) {
-                            check_size(&mut c, org, rtype, r.size.as_deref(), &format!("{p}/size"));
-                            check_resource_fields(&mut c, rtype, &base_r.merged(Some(r)), &p);
-                        }
+                    let rt = base_r.kind.as_deref().and_then(|t| caps.resource_type(t));
+                    if let Some(rt) = rt.filter(|rt| rt.sized) {
+                        check_size(
+                            &mut c,
+                            org,
+                            &rt.name,
+                            r.size.as_deref(),
+                            &format!("{p}/size"),
+                        );
                     }
                 }
             }
@@ -547,37 +544,6 @@ pub fn check_intent(
         }
     }
     c.diags
-}
-
-fn check_resource_fields(c: &mut Checker, rtype: &str, r: &crate::model::Resource, base: &str) {
-    let wrong = |field: &str, for_types: &str| {
-        (
-            field.to_string(),
-            format!("`{field}` applies only to {for_types} resources, not `{rtype}`"),
-        )
-    };
-    let mut bad = Vec::new();
-    if r.eviction.is_some() && rtype != "redis" {
-        bad.push(wrong("eviction", "redis"));
-    }
-    if r.fifo.is_some() && rtype != "queue" {
-        bad.push(wrong("fifo", "queue"));
-    }
-    if r.backups.is_some() && rtype != "postgres" {
-        bad.push(wrong("backups", "postgres"));
-    }
-    if r.version.is_some() && rtype == "queue" {
-        bad.push(wrong("version", "postgres and redis"));
-    }
-    for (field, msg) in bad {
-        let p = format!("{base}/{field}");
-        if c.exists(&p) {
-            let d = c
-                .error_key("semantic/resource-field", msg, &p)
-                .help(format!("remove `{field}`"));
-            c.push(d);
-        }
-    }
 }
 
 fn check_size(c: &mut Checker, org: &Org, rtype: &str, size: Option<&str>, pointer: &str) {
