@@ -109,6 +109,50 @@ pub fn runner_reads_output(format: Format) -> bool {
     format == Format::Github || std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true")
 }
 
+/// A source span, as diagnostics carry them.
+type Spanned = pctl_core::diag::Span;
+
+/// The whole lines of a source text that hold some spans: what a snippet needs to show.
+struct Window<'a> {
+    text: &'a str,
+    /// Byte offset of `text` in the source.
+    offset: usize,
+    /// Line number of its first line.
+    first_line: usize,
+}
+
+impl<'a> Window<'a> {
+    fn of(source: &'a str, spans: &[Spanned]) -> Window<'a> {
+        let first = spans.iter().min_by_key(|s| s.start).expect("at least one span");
+        let lo = first.start.min(source.len());
+        let hi = spans
+            .iter()
+            .map(|s| s.end.max(s.start))
+            .max()
+            .unwrap_or(lo)
+            .clamp(lo, source.len());
+        let (mut lo, mut hi) = (lo, hi);
+        while !source.is_char_boundary(lo) {
+            lo -= 1;
+        }
+        while !source.is_char_boundary(hi) {
+            hi += 1;
+        }
+        let start = source[..lo].rfind('\n').map_or(0, |i| i + 1);
+        let end = source[hi..].find('\n').map_or(source.len(), |i| hi + i + 1);
+        Window {
+            text: &source[start..end],
+            offset: start,
+            first_line: first.line.max(1),
+        }
+    }
+
+    /// A byte offset of the source as an offset in the window.
+    fn shift(&self, at: usize) -> usize {
+        at.saturating_sub(self.offset).min(self.text.len())
+    }
+}
+
 /// Renders one diagnostic as rustc-style text. `color`: with ANSI styles.
 pub fn human(d: &Diagnostic, sources: &SourceMap, color: bool) -> String {
     let d = &printable(d);
@@ -118,9 +162,25 @@ pub fn human(d: &Diagnostic, sources: &SourceMap, color: bool) -> String {
         Renderer::plain()
     };
     let source = d.file.as_deref().and_then(|f| sources.get(f));
-    let safe_text: Option<String> = source
+    // Only the lines the snippet shows are copied and cleaned: a run with thousands of
+    // diagnostics in one large file stays linear.
+    let same_file: Vec<Spanned> = d
+        .span
+        .into_iter()
+        .chain(
+            d.labels
+                .iter()
+                .filter(|l| Some(&l.file) == d.file.as_ref())
+                .map(|l| l.span),
+        )
+        .collect();
+    let window = source
         .as_ref()
-        .map(|s| printable_source(&s.text).into_owned());
+        .filter(|_| !same_file.is_empty())
+        .map(|s| Window::of(&s.text, &same_file));
+    let safe_text: Option<String> = window
+        .as_ref()
+        .map(|w| printable_source(w.text).into_owned());
     let title = level(d.severity)
         .primary_title(d.message.as_str())
         .id(d.code);
@@ -134,10 +194,12 @@ pub fn human(d: &Diagnostic, sources: &SourceMap, color: bool) -> String {
     match (&d.file, d.span, &source) {
         (Some(file), Some(span), Some(src)) => {
             let _ = src;
+            let w = window.as_ref().expect("a snippet has a window");
             let mut snippet = Snippet::source(safe_text.as_deref().unwrap_or_default())
+                .line_start(w.first_line)
                 .path(file.as_str())
                 .fold(true);
-            let mut ann = AnnotationKind::Primary.span(span.start..span.end.max(span.start));
+            let mut ann = AnnotationKind::Primary.span(w.shift(span.start)..w.shift(span.end.max(span.start)));
             if let Some(l) = &label {
                 ann = ann.label(l.clone());
             }
@@ -145,7 +207,7 @@ pub fn human(d: &Diagnostic, sources: &SourceMap, color: bool) -> String {
             for l in d.labels.iter().filter(|l| &l.file == file) {
                 snippet = snippet.annotation(
                     AnnotationKind::Context
-                        .span(l.span.start..l.span.end)
+                        .span(w.shift(l.span.start)..w.shift(l.span.end))
                         .label(l.message.as_str()),
                 );
             }
@@ -167,13 +229,15 @@ pub fn human(d: &Diagnostic, sources: &SourceMap, color: bool) -> String {
         }
         match sources.get(&l.file) {
             Some(src) => {
+                let w = Window::of(&src.text, &[l.span]);
                 group = group.element(
-                    Snippet::source(printable_source(&src.text).into_owned())
+                    Snippet::source(printable_source(w.text).into_owned())
+                        .line_start(w.first_line)
                         .path(l.file.clone())
                         .fold(true)
                         .annotation(
                             AnnotationKind::Context
-                                .span(l.span.start..l.span.end)
+                                .span(w.shift(l.span.start)..w.shift(l.span.end))
                                 .label(l.message.clone()),
                         ),
                 );
