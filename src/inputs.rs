@@ -178,6 +178,7 @@ pub fn check(input: &Inputs) -> CheckedRun {
     };
     let org_file = match discover::find_org(&input.path, input.org.as_deref()) {
         OrgSource::Builtin => {
+            crate::report::notice_once(&discover::builtin_org_notice());
             SourceFile::new("(built-in) examples/pctl-org.yaml", schema::default_org())
         }
         OrgSource::File(p) => match read_source(&p, &display(&p)) {

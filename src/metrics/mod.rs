@@ -72,6 +72,9 @@ pub struct Args {
     /// A deploy replaced by a new image within this time counts as failed (hot-fix); 0 disables
     #[arg(long, default_value = "1h", value_name = "DURATION")]
     pub hotfix_window: String,
+    /// Output format [default: human]
+    #[arg(long, value_enum)]
+    pub format: Option<crate::formats::MetricsFormat>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
