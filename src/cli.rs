@@ -91,6 +91,7 @@ impl InputArgs {
             policies: None,
             shard: None,
             allow_none: false,
+            require_repository: false,
         }
     }
 

@@ -138,8 +138,12 @@ pub struct SourceOverrides {
     pub image_tag: Option<String>,
 }
 
+/// Provenance of a service whose repository nobody can tell (a local render before the first
+/// `git remote add`): never written to a deploy repository (diff and publish refuse it).
+pub const LOCAL_REPOSITORY: &str = "local-checkout";
+
 /// The source of one intent: repository (platform.yaml's `metadata.repository`, else the git
-/// remote `origin`), commit (`--source-sha`, else the repository's HEAD) and image tag
+/// remote `origin`, else GitHub Actions' repository; empty when none says), commit (`--source-sha`, else the repository's HEAD) and image tag
 /// (`--image-tag`, else the commit).
 pub fn source_of(
     intent_path: &Path,
@@ -180,7 +184,7 @@ pub fn source_of(
             let name = std::env::var("GITHUB_REPOSITORY").ok()?;
             Some(crate::redact::url(&format!("{server}/{name}")))
         })
-        .unwrap_or_else(|| "unknown".to_string());
+        .unwrap_or_default();
     let image_tag = pins.image_tag.clone().unwrap_or_else(|| sha.clone());
     Ok(Source {
         repository,

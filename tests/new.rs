@@ -446,7 +446,7 @@ fn the_organisation_is_discovered_and_its_values_are_escaped() {
     let workflow = read(&tmp.path().join(".github/workflows/platform.yml"));
     assert!(workflow.contains("uses: platform/pctl@v1"), "{workflow}");
     assert!(
-        workflow.contains("org-config: \"pctl-org.yaml\""),
+        workflow.contains("org-config: pctl-org.yaml\n"),
         "{workflow}"
     );
     assert!(
