@@ -89,7 +89,7 @@ fn flags_mode_writes_a_platform_yaml_that_validates_and_renders() {
         "deploy-repository: \"https://github.com/acme/deploy\"",
         "token: ${{ secrets.DEPLOY_REPO_TOKEN }}",
         "# target-branch unset",
-        "pctl-version: ",
+        "the newest pctl 1.x release the action pins",
         "working-directory: \".\"",
     ] {
         assert!(

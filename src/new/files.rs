@@ -233,7 +233,7 @@ pub fn workflow_yaml(ans: &Answers, org: &Org, org_ref: &WorkflowOrg) -> String 
         json!({
             "name": ans.name,
             "action": format!("{}/pctl@v1", action_owner(org)),
-            "version": env!("CARGO_PKG_VERSION"),
+            "major": env!("CARGO_PKG_VERSION_MAJOR").parse::<u64>().unwrap_or(0).max(1),
             "deploy_repository": input_value(&deploy_url),
             "org_config": org_ref.config.as_deref().and_then(input_value),
             "org_checkout": org_ref.checkout.as_deref().filter(|r| {
