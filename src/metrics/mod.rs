@@ -12,8 +12,7 @@
 //! 3. the events (deploys, reverts) are classified in the same pass, and aggregated at the end
 //!    ([`analyse`]), then rendered ([`render`]: a table, markdown or the JSON document).
 //!
-//! The definitions (what is a deploy, a failure, a restore...) are in the README section
-//! "Measuring the platform: `pctl metrics`"; they are implemented here and nowhere else.
+//! The definitions (what is a deploy, a failure, a restore...) are in docs/metrics.md; they are implemented here and nowhere else.
 
 pub mod analyse;
 pub mod history;
