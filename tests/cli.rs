@@ -368,3 +368,28 @@ fn provenance_never_says_unknown() {
         r.describe()
     );
 }
+
+#[test]
+fn env_values_stay_as_written_and_redis_names_are_accepted() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("platform.yaml"),
+        "apiVersion: pctl.dev/v1\nkind: Worker\nmetadata:\n  name: cache-user\n  owner: team-ledger\n  repository: https://github.com/acme/cache-user\nspec:\n  image: ghcr.io/acme/cache-user\n  env: {RATIO: 1.10, MODE: 0755, BIG: 1e3, ON: true}\n  resources:\n    cache: {type: redis, size: small, eviction: volatile-lru}\n  environments:\n    dev: {env: {LEVEL: 010}}\n",
+    )
+    .unwrap();
+    let mut cmd = pctl();
+    cmd.current_dir(tmp.path())
+        .args(["render", "--source-sha", SHA, "--image-tag", "t"]);
+    let r = run(cmd);
+    r.expect_code(0);
+    for want in [
+        "\"RATIO\": \"1.10\"",
+        "\"MODE\": \"0755\"",
+        "\"BIG\": \"1e3\"",
+        "\"ON\": \"true\"",
+        "\"LEVEL\": \"010\"",
+        "value = \"volatile-lru\"",
+    ] {
+        assert!(r.stdout.contains(want), "{want}\n{}", r.describe());
+    }
+}
