@@ -8,11 +8,55 @@ use annotate_snippets::{AnnotationKind, Group, Level, Origin, Renderer, Snippet}
 use pctl_core::diag::{Diagnostic, Severity, escape_control, needs_escape};
 use pctl_core::source::SourceMap;
 use std::io::Write;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+/// How much a run tells people on stderr (`-q`, default, `-v`). Data on stdout never changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum Verbosity {
+    /// Errors and the closing line only: no warnings, notes or notices.
+    Quiet,
+    /// Errors in full, warnings grouped and counted per kind.
+    #[default]
+    Normal,
+    /// Every diagnostic in full.
+    Verbose,
+}
+
+/// The run's output settings, set once by `cli::run` before any command runs.
+static SETTINGS: OnceLock<(Format, Verbosity)> = OnceLock::new();
+
+pub fn configure(format: Format, verbosity: Verbosity) {
+    let _ = SETTINGS.set((format, verbosity));
+}
+
+pub fn verbosity() -> Verbosity {
+    SETTINGS.get().map(|s| s.1).unwrap_or_default()
+}
+
+/// One line for people on stderr, printed at most once per process (the built-in organisation
+/// notice): not with `-q`, not with `--format json`.
+pub fn notice_once(line: &str) {
+    static DONE: AtomicBool = AtomicBool::new(false);
+    let (format, verbosity) = SETTINGS.get().copied().unwrap_or_default();
+    if verbosity == Verbosity::Quiet || format == Format::Json || DONE.swap(true, Ordering::Relaxed)
+    {
+        return;
+    }
+    let line = if runner_reads_output(format) {
+        neutralise(line)
+    } else {
+        line.to_string()
+    };
+    let _ = writeln!(anstream::stderr(), "{line}");
+}
+
+/// How a run's output is rendered. Each subcommand accepts only the formats that mean something
+/// for it (`crate::formats`, clap value enums); they map onto this one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Format {
     /// Source snippets with carets, for people (tables for cost and metrics).
-    #[value(alias = "table")]
+    #[default]
     Human,
     /// One JSON document on stdout, for tools.
     Json,
@@ -352,13 +396,101 @@ pub fn emit(diags: &[Diagnostic], sources: &SourceMap, format: Format, summary: 
                 }
             }
             let runner = runner_reads_output(format);
-            for d in diags {
-                let text = human(d, sources, color);
-                let text = if runner { neutralise(&text) } else { text };
-                let _ = writeln!(err, "{text}\n");
-            }
+            let text = for_people(diags, sources, color, verbosity());
+            let text = if runner { neutralise(&text) } else { text };
+            let _ = write!(err, "{text}");
         }
     }
+}
+
+/// What people read on stderr: errors first, in full; then the warnings and notes, in full
+/// with `-v`, grouped and counted per kind by default, not at all with `-q`.
+pub fn for_people(
+    diags: &[Diagnostic],
+    sources: &SourceMap,
+    color: bool,
+    verbosity: Verbosity,
+) -> String {
+    let (errors, others): (Vec<&Diagnostic>, Vec<&Diagnostic>) =
+        diags.iter().partition(|d| d.is_error());
+    let mut text = String::new();
+    for d in &errors {
+        text.push_str(&human(d, sources, color));
+        text.push_str("\n\n");
+    }
+    match verbosity {
+        Verbosity::Quiet => {}
+        Verbosity::Verbose => {
+            for d in &others {
+                text.push_str(&human(d, sources, color));
+                text.push_str("\n\n");
+            }
+        }
+        Verbosity::Normal => text.push_str(&grouped(&others, color)),
+    }
+    text
+}
+
+/// At most this many places are listed per kind of warning.
+const LISTED: usize = 5;
+
+/// Warnings (and notes) one line each, grouped by kind (code) in order of first appearance:
+/// `warning[code]: N warnings`, their places and messages, the first one's help.
+fn grouped(diags: &[&Diagnostic], color: bool) -> String {
+    if diags.is_empty() {
+        return String::new();
+    }
+    let mut kinds: Vec<(&str, Vec<&Diagnostic>)> = Vec::new();
+    for d in diags {
+        match kinds.iter_mut().find(|(c, _)| *c == d.code) {
+            Some((_, v)) => v.push(d),
+            None => kinds.push((d.code, vec![d])),
+        }
+    }
+    let style = |s: anstyle::Style| if color { s } else { anstyle::Style::new() };
+    let bold = style(anstyle::Style::new().bold());
+    let mut out = String::new();
+    for (code, ds) in &kinds {
+        let first = printable(ds[0]);
+        let (word, colour) = match first.severity {
+            Severity::Note => ("note", anstyle::AnsiColor::Green),
+            _ => ("warning", anstyle::AnsiColor::Yellow),
+        };
+        let head = style(anstyle::Style::new().bold().fg_color(Some(colour.into())));
+        let place = |d: &Diagnostic| match (&d.file, d.span) {
+            (Some(f), Some(s)) => format!("{f}:{}:{}: ", s.line, s.column),
+            (Some(f), None) => format!("{f}: "),
+            _ => String::new(),
+        };
+        if ds.len() == 1 {
+            out.push_str(&format!(
+                "{head}{word}[{code}]{head:#}{bold}: {}{}{bold:#}\n",
+                place(&first),
+                first.message
+            ));
+        } else {
+            out.push_str(&format!(
+                "{head}{word}[{code}]{head:#}{bold}: {} {word}s{bold:#}\n",
+                ds.len()
+            ));
+            for d in ds.iter().take(LISTED) {
+                let d = printable(d);
+                out.push_str(&format!("  {}{}\n", place(&d), d.message));
+            }
+            if ds.len() > LISTED {
+                out.push_str(&format!("  ... and {} more\n", ds.len() - LISTED));
+            }
+        }
+        if let Some(h) = &first.help {
+            out.push_str(&format!("  = help: {h}\n"));
+        }
+    }
+    let n = diags.len();
+    out.push_str(&format!(
+        "({n} warning{} above, one line each: `-v` shows them in full, `-q` hides them)\n\n",
+        if n == 1 { "" } else { "s" },
+    ));
+    out
 }
 
 #[cfg(test)]
