@@ -476,7 +476,7 @@ fn action_and_example_workflows_pass_the_oracle() {
     .unwrap();
     let wf = dir.path().join(".github/workflows");
     std::fs::create_dir_all(&wf).unwrap();
-    for f in ["app-repo.yml", "deploy-repo.yml"] {
+    for f in ["app-repo.yml", "deploy-repo.yml", "org-rerender.yml"] {
         std::fs::copy(
             Path::new(ROOT).join("examples/workflows").join(f),
             wf.join(f),
@@ -495,7 +495,7 @@ fn action_and_example_workflows_pass_the_oracle() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("3 passed, 0 failed"), "{stdout}");
+    assert!(stdout.contains("4 passed, 0 failed"), "{stdout}");
 }
 
 #[test]

@@ -10,33 +10,6 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 use support::*;
 
-/// svc-01..svc-N: copies of auth-service (team-platform) under `dir/services/svc-NN/`.
-fn write_services(dir: &Path, n: usize) -> Vec<String> {
-    let src =
-        std::fs::read_to_string(Path::new(ROOT).join("fixtures/acme/auth-service/platform.yaml"))
-            .unwrap();
-    assert!(src.contains("  name: auth-service\n"));
-    (1..=n)
-        .map(|i| {
-            let name = format!("svc-{i:02}");
-            let text = src
-                .replace("  name: auth-service\n", &format!("  name: {name}\n"))
-                .replace(
-                    "repository: https://github.com/acme/auth-service",
-                    &format!("repository: https://github.com/acme/{name}"),
-                )
-                .replace(
-                    "image: ghcr.io/acme/auth-service",
-                    &format!("image: ghcr.io/acme/{name}"),
-                );
-            let folder = dir.join("services").join(&name);
-            std::fs::create_dir_all(&folder).unwrap();
-            std::fs::write(folder.join("platform.yaml"), text).unwrap();
-            folder.to_str().unwrap().to_string()
-        })
-        .collect()
-}
-
 const PUBLISHERS: usize = 64;
 
 #[test]

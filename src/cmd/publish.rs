@@ -88,6 +88,8 @@ pub fn run(
         remove,
         max_wait: retry.max_wait,
         max_attempts: retry.max_attempts,
+        // The shards of one organisation-wide run publish to one review branch together.
+        shared_branch: input.shard.is_some(),
         move_from: deploy.move_from.clone(),
         token: std::env::var("PCTL_GIT_TOKEN")
             .ok()

@@ -48,6 +48,11 @@ pub struct Target {
     pub max_wait: Duration,
     /// At most this many attempts, if given (`--max-attempts`).
     pub max_attempts: Option<u32>,
+    /// The review branch is shared by the shards of one run (`--shard I/N --branch B`): each
+    /// adds its commit on top of it (created from the deploy branch by the first to arrive),
+    /// with the same compare-and-swap and re-plan as the deploy branch, instead of rebuilding
+    /// it on the deploy branch (which would drop the other shards' commits).
+    pub shared_branch: bool,
     /// The repository a service of this run was published from before (`--move-from`): the
     /// name's recorded owner may change once, on purpose.
     pub move_from: Option<String>,
@@ -443,8 +448,14 @@ pub fn run(
         }
         let base_tip = remote_tip(&repo, &target.base);
         let branch_tip = target.branch.as_ref().and_then(|b| remote_tip(&repo, b));
-        // Review branches are rebuilt on the base each time: the pull request shows exactly this change.
-        let parent = base_tip.clone();
+        // Review branches are rebuilt on the base each time: the pull request shows exactly
+        // this change. A shared one grows by one commit per shard.
+        let shared = target.shared_branch && target.branch.is_some();
+        let parent = if shared {
+            branch_tip.clone().or(base_tip.clone())
+        } else {
+            base_tip.clone()
+        };
         let parent_tree = parent
             .as_ref()
             .map(|c| c.tree())
@@ -463,7 +474,7 @@ pub fn run(
         }
         let new_tree = build_tree(&repo, parent_tree.as_ref(), &outcome.changes)
             .map_err(|e| env_fail(env_error(target, "cannot write a commit for", &e)))?;
-        if let Some(bt) = &branch_tip {
+        if let (Some(bt), false) = (&branch_tip, shared) {
             if bt.tree_id() == new_tree && bt.parent_ids().next() == parent.as_ref().map(|p| p.id())
             {
                 return Ok(outcome); // the review branch already holds exactly this change
@@ -488,7 +499,7 @@ pub fn run(
         } else {
             parent.as_ref().map(|c| c.id())
         };
-        let force = target.branch.is_some();
+        let force = target.branch.is_some() && !shared;
         let pushed = match local_path(&target.url) {
             Some(dir) => push::push_local(&repo, &dir, target, oid, expected, force),
             None => push::push(&repo, target, oid, force, expected),
