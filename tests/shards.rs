@@ -25,7 +25,11 @@ fn publish_all(dir: &Path, tag: &str, url: &str, extra: &[&str]) -> std::process
 /// The tree id of `rev` in `repo`.
 fn tree_of(repo: &Path, rev: &str) -> String {
     let out = git_raw(repo, &["rev-parse", &format!("{rev}^{{tree}}")]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
@@ -48,7 +52,13 @@ fn four_shards_publish_one_review_branch_together() {
     let main_before = tip(&sharded, "main").unwrap();
 
     // The reference: one machine publishes the organisation-wide change to a review branch.
-    run(publish_all(&org, NEW_TAG, &whole_url, &["--branch", REVIEW])).expect_code(0);
+    run(publish_all(
+        &org,
+        NEW_TAG,
+        &whole_url,
+        &["--branch", REVIEW],
+    ))
+    .expect_code(0);
 
     // Four machines, at once, each its shard, to one shared review branch.
     let running: Vec<Running> = (1..=SHARDS)
@@ -104,7 +114,10 @@ fn four_shards_publish_one_review_branch_together() {
         .map(|(_, i)| i)
         .collect();
     assert_eq!(added.len(), nonempty.len(), "one commit per shard");
-    assert!(added.len() >= 2, "the test's services fall into several shards");
+    assert!(
+        added.len() >= 2,
+        "the test's services fall into several shards"
+    );
 
     // A shard job that is re-run (a retried CI job) finds its part published: no new commit.
     let again = run(publish_all(

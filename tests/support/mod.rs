@@ -601,9 +601,10 @@ impl Drop for GitDaemon {
 
 /// svc-01..svc-N: copies of auth-service (team-platform) under `dir/services/svc-NN/`.
 pub fn write_services(dir: &std::path::Path, n: usize) -> Vec<String> {
-    let src =
-        std::fs::read_to_string(std::path::Path::new(ROOT).join("fixtures/acme/auth-service/platform.yaml"))
-            .unwrap();
+    let src = std::fs::read_to_string(
+        std::path::Path::new(ROOT).join("fixtures/acme/auth-service/platform.yaml"),
+    )
+    .unwrap();
     assert!(src.contains("  name: auth-service\n"));
     (1..=n)
         .map(|i| {
