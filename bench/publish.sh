@@ -46,6 +46,7 @@ for k in "${sizes[@]}"; do
     res="$work/res-$k-$run"
     mkdir "$res"
     start=$(date +%s.%N)
+    pids=()
     for i in $(seq 0 $((k - 1))); do
       svc=$(printf 'svc-%05d' "$i")
       (
@@ -56,8 +57,9 @@ for k in "${sizes[@]}"; do
         code=$?
         echo "$code $s $(date +%s.%N)" > "$res/$svc.time"
       ) &
+      pids+=($!)
     done
-    wait
+    wait "${pids[@]}"
     end=$(date +%s.%N)
     python3 - "$res" "$start" "$end" "$k" "$run" << 'EOF'
 import json, os, sys, statistics
