@@ -18,6 +18,7 @@ pub mod diag;
 pub mod digest;
 pub mod expand;
 pub mod graph;
+pub mod guardrails;
 pub mod layout;
 pub mod load;
 pub mod model;

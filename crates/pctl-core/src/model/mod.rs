@@ -5,6 +5,8 @@
 //! what the schema rejected and deserializes the rest, so that semantic checks still run and the
 //! user sees every problem at once. `resolve` turns them into the complete per-environment model.
 
+pub mod aws;
+
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -216,7 +218,7 @@ pub struct OrgSpec {
     pub ingress_class: Option<String>,
     pub progressive_delivery: Option<String>,
     pub observability: Option<Observability>,
-    /// Guardrail name -> deny | warn | off (see policy::GUARDRAILS for names and defaults).
+    /// Guardrail name -> deny | warn | off (see guardrails::GUARDRAILS for names and defaults).
     pub guardrails: IndexMap<String, String>,
     /// Environment -> resource type -> sizes allowed there.
     pub allowed_sizes: IndexMap<String, IndexMap<String, Vec<String>>>,
@@ -227,7 +229,7 @@ pub struct OrgSpec {
     #[serde(default = "yes")]
     pub direct_publish: bool,
     /// AWS: workload identity, data-store network and profile, keys, alarm routing.
-    pub aws: Option<crate::aws::Aws>,
+    pub aws: Option<aws::Aws>,
 }
 
 fn yes() -> bool {
@@ -270,8 +272,8 @@ pub struct Team {
     pub contact: Option<String>,
     pub cost_center: Option<String>,
     pub budget_usd_month: Option<f64>,
-    /// Where the team's CloudWatch alarms go (`crate::aws`).
-    pub alerts: Option<crate::aws::TeamAlerts>,
+    /// Where the team's CloudWatch alarms go (`aws`).
+    pub alerts: Option<aws::TeamAlerts>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
