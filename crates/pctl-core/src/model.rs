@@ -104,6 +104,9 @@ impl Resource {
 pub struct Deploy {
     pub strategy: Option<String>,
     pub steps: Vec<Step>,
+    /// Blue-green: the check the new version passes before the switch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gate: Option<Gate>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rollback: Option<Rollback>,
 }
@@ -112,6 +115,14 @@ pub struct Deploy {
 #[serde(default)]
 pub struct Step {
     pub weight: Option<u32>,
+    pub duration: Option<String>,
+    pub metrics: IndexMap<String, String>,
+}
+
+/// `deploy.gate` (blue-green).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Gate {
     pub duration: Option<String>,
     pub metrics: IndexMap<String, String>,
 }
