@@ -129,6 +129,19 @@ fn parse_sha(s: &str) -> Result<String, String> {
     }
 }
 
+/// An image digest: `sha256:` and 64 hexadecimal digits, lower-cased.
+pub(crate) fn parse_digest(s: &str) -> Result<String, String> {
+    match s.strip_prefix("sha256:") {
+        Some(h) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Ok(format!("sha256:{}", h.to_ascii_lowercase()))
+        }
+        _ => Err(
+            "expected an image digest, `sha256:` and 64 hexadecimal digits (docker/build-push-action's `digest` output)"
+                .into(),
+        ),
+    }
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Check platform.yaml (and the organisation config): every problem, with file:line:column
@@ -274,6 +287,10 @@ struct PinArgs {
     /// Commit of the application repository, 40 hex digits [default: its HEAD]
     #[arg(long, value_name = "SHA", value_parser = parse_sha)]
     source_sha: Option<String>,
+    /// Digest of the image the pipeline built (sha256:<64 hex>): every manifest then references
+    /// IMAGE:TAG@DIGEST, so what runs is exactly what was built and scanned
+    #[arg(long, value_name = "DIGEST", value_parser = parse_digest)]
+    image_digest: Option<String>,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -477,6 +494,7 @@ impl PinArgs {
         SourceOverrides {
             sha: self.source_sha.clone(),
             image_tag: self.image_tag.clone(),
+            image_digest: self.image_digest.clone(),
         }
     }
 }

@@ -12,42 +12,47 @@ use crate::validate::Checked;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
-/// The built-in guardrails and their default levels.
-pub const GUARDRAILS: &[(&str, Severity, &str)] = &[
+/// The built-in guardrails and their default levels (None: off unless the organisation sets it).
+pub const GUARDRAILS: &[(&str, Option<Severity>, &str)] = &[
     (
         "registry",
-        Severity::Error,
+        Some(Severity::Error),
         "images only from the organisation's registries",
     ),
     (
         "latest_tag",
-        Severity::Error,
+        Some(Severity::Error),
         "never deploy the `latest` tag",
     ),
     (
         "production_replicas",
-        Severity::Error,
+        Some(Severity::Error),
         "protected environments run at least 2 replicas (or autoscale from 2); 0 (paused) is allowed",
     ),
     (
         "production_contacts",
-        Severity::Warning,
+        Some(Severity::Warning),
         "services in protected environments declare oncall and runbook",
     ),
     (
         "sizes",
-        Severity::Error,
+        Some(Severity::Error),
         "resource sizes allowed per environment (spec.allowed_sizes)",
     ),
     (
         "labels",
-        Severity::Error,
+        Some(Severity::Error),
         "every object labelled and every Terraform module tagged with service, team, environment, cost centre",
     ),
     (
         "budget",
-        Severity::Warning,
+        Some(Severity::Warning),
         "a team's monthly cost stays within its budget",
+    ),
+    (
+        "image_digest",
+        None,
+        "protected environments run images by digest (`--image-digest`)",
     ),
 ];
 
@@ -60,7 +65,7 @@ pub fn level(org: &Org, name: &str) -> Option<Severity> {
         _ => GUARDRAILS
             .iter()
             .find(|(n, _, _)| *n == name)
-            .map(|(_, s, _)| *s),
+            .and_then(|(_, s, _)| *s),
     }
 }
 
@@ -233,6 +238,17 @@ pub fn check_intent(org: &Org, checked: &Checked<Intent>, svc: &Service) -> Vec<
         let env = d.env.as_str();
         let dep = &d.context["deployment"];
         let p = join_pointer("/spec/environments", env);
+        if protected.contains(&env) && svc.source.image_digest.is_none() {
+            push(
+                "image_digest",
+                format!(
+                    "`{env}` is protected but `{}` would run `{}:{}` by tag, without a digest",
+                    svc.name, intent.spec.image, svc.source.image_tag
+                ),
+                "/spec/image",
+                "publish the digest the build produced: `--image-digest sha256:...` (the action's `image-digest` input)".into(),
+            );
+        }
         if protected.contains(&env) {
             if intent.kind != "CronJob" {
                 let floor = dep["replicas"]
@@ -457,6 +473,7 @@ fn guardrail_code(name: &str) -> &'static str {
         "production_contacts" => "guardrail/production-contacts",
         "sizes" => "guardrail/sizes",
         "labels" => "guardrail/labels",
+        "image_digest" => "guardrail/image-digest",
         _ => "guardrail/budget",
     }
 }

@@ -7,11 +7,14 @@ use crate::validate::{Capabilities, ResourceType, params};
 use serde_json::{Map, Value, json};
 
 /// Where an intent came from: recorded in headers and used as the default image tag.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Source {
     pub repository: String,
     pub sha: String,
     pub image_tag: String,
+    /// The image's digest (`sha256:<64 hex>`, `--image-digest`): manifests then reference
+    /// `image:tag@digest`, so what runs is exactly what was built and scanned.
+    pub image_digest: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -229,7 +232,11 @@ pub fn resolve(
     let cost_center = team
         .and_then(|t| t.cost_center.clone())
         .unwrap_or_else(|| "none".into());
-    let image_ref = format!("{}:{}", s.image, source.image_tag);
+    // By digest when the run knows it: the tag stays for people, the digest decides.
+    let image_ref = match &source.image_digest {
+        Some(d) => format!("{}:{}@{d}", s.image, source.image_tag),
+        None => format!("{}:{}", s.image, source.image_tag),
+    };
     let service_ctx = json!({
         "name": m.name,
         "kind": intent.kind,
@@ -243,6 +250,7 @@ pub fn resolve(
         "tags": m.tags,
         "image": s.image,
         "image_tag": source.image_tag,
+        "image_digest": source.image_digest,
         "image_ref": image_ref,
         "port": s.port,
         // One probe path given: the other probe uses it too.
