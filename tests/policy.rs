@@ -345,11 +345,21 @@ fn image_digest_pins_manifests_and_its_guardrail_guards_protected_environments()
         .find(|d| d["code"] == "guardrail/image-digest")
         .expect("the digest guardrail fires");
     assert_eq!(g["severity"], "error");
-    assert!(g["message"].as_str().unwrap().contains("`prod` is protected"));
+    assert!(
+        g["message"]
+            .as_str()
+            .unwrap()
+            .contains("`prod` is protected")
+    );
     assert!(!out.join("apps/prod").exists());
 
     let (_t, out, o) = render(&["--image-digest", &digest]);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     for env in ["dev", "staging", "prod"] {
         let rollout =
             std::fs::read_to_string(out.join(format!("apps/{env}/checkout-web/rollout.yaml")))

@@ -127,6 +127,15 @@ pub struct Gate {
     pub metrics: IndexMap<String, String>,
 }
 
+/// `spec.build`: what `pctl new`'s workflow uses to scan and sign images.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Build {
+    pub scanner: Option<String>,
+    pub fail_on: Option<String>,
+    pub provenance: Option<String>,
+}
+
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Rollback {
@@ -226,6 +235,8 @@ pub struct OrgSpec {
     pub secret_store: Option<SecretStore>,
     pub ingress_class: Option<String>,
     pub progressive_delivery: Option<String>,
+    /// How the workflow `pctl new` writes builds, scans and signs images.
+    pub build: Option<Build>,
     pub observability: Option<Observability>,
     /// Guardrail name -> deny | warn | off (see policy::GUARDRAILS for names and defaults).
     pub guardrails: IndexMap<String, String>,
