@@ -254,6 +254,9 @@ enum Command {
     New(crate::new::NewArgs),
     /// DORA and adoption metrics from the deploy repository's history
     Metrics(crate::metrics::Args),
+    /// Which version of a service runs in each environment (image tag, digest, source commit,
+    /// when it was deployed), read from the deploy repository
+    Status(cmd::status::Args),
     /// Who owns a service, how to reach them, what it depends on and what depends on it (with
     /// --all over the organisation checkout), its endpoints, SLA and monthly cost
     Catalog {
@@ -335,6 +338,7 @@ impl Command {
             Command::Catalog { format, .. } => (*format).into(),
             Command::New(args) => args.format(),
             Command::Metrics(args) => formats::choose(args.format, false, Format::Human),
+            Command::Status(args) => args.format.into(),
             Command::Schema { .. } | Command::Completions { .. } | Command::Man { .. } => {
                 Format::Human
             }
@@ -435,6 +439,7 @@ pub fn run() -> ExitCode {
         }
         Command::New(args) => Report::exit_only(crate::new::run(args, format)),
         Command::Metrics(args) => crate::metrics::run(&args, format),
+        Command::Status(args) => cmd::status::run(&args, format),
         Command::Catalog { service, input, .. } => {
             cmd::catalog::run(&service, &input.inputs(), format)
         }
