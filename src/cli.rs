@@ -500,6 +500,7 @@ impl PinArgs {
             sha: self.source_sha.clone(),
             image_tag: self.image_tag.clone(),
             image_digest: self.image_digest.clone(),
+            review_only: false,
         }
     }
 }

@@ -138,6 +138,10 @@ pub struct SourceOverrides {
     pub image_tag: Option<String>,
     /// `--image-digest`: the digest of the image the pipeline built (every service of the run).
     pub image_digest: Option<String>,
+    /// A review of the change that deploys nothing (`pctl diff`): without a digest, the
+    /// `image_digest` guardrail only warns, so a pull request (built, not pushed) still shows
+    /// its protected environments' diff.
+    pub review_only: bool,
 }
 
 /// Provenance of a service whose repository nobody can tell (a local render before the first

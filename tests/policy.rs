@@ -370,6 +370,45 @@ fn image_digest_pins_manifests_and_its_guardrail_guards_protected_environments()
         );
     }
 
+    // `pctl diff` deploys nothing (a pull request's image is built, not pushed): without a
+    // digest the guardrail warns and prod's diff is still shown.
+    let tmp = tempfile::tempdir().unwrap();
+    let deploy = tmp.path().join("deploy.git");
+    let init = Command::new("git")
+        .args(["init", "-q", "--bare", "-b", "main"])
+        .arg(&deploy)
+        .status()
+        .unwrap();
+    assert!(init.success());
+    let o = Command::new(env!("CARGO_BIN_EXE_pctl"))
+        .current_dir(ROOT)
+        .args(["diff", "--all", "fixtures/delivery", "--source-sha"])
+        .arg("c".repeat(40))
+        .args(["--format", "json", "--deploy-repo"])
+        .arg(&deploy)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let w = json["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["code"] == "guardrail/image-digest")
+        .expect("the digest guardrail warns");
+    assert_eq!(w["severity"], "warning");
+    let text = json.to_string();
+    assert!(
+        text.contains("guardrail/image-digest")
+            && text.contains("apps/prod/checkout-web/rollout.yaml"),
+        "{text}"
+    );
+
     // Anything but sha256 and 64 hex digits is refused before anything runs.
     for bad in ["sha256:abc", "md5:0123", &"a".repeat(64)] {
         let (_t, out, o) = render(&["--image-digest", bad]);

@@ -25,6 +25,7 @@ pub fn run(input: &Inputs, by: By, format: Format) -> Report {
         image_tag: Some("cost".into()),
         // Costs do not depend on the image: no `image_digest` guardrail here.
         image_digest: Some(format!("sha256:{}", "0".repeat(64))),
+        review_only: false,
     };
     let Built {
         run,
