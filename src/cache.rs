@@ -59,6 +59,7 @@ pub fn key(run: &str, intent_name: &str, intent_text: &str, source: &Source) -> 
         &source.repository,
         &source.sha,
         &source.image_tag,
+        source.image_digest.as_deref().unwrap_or(""),
     ])
 }
 
@@ -157,6 +158,7 @@ mod tests {
             repository: "r".into(),
             sha: sha.into(),
             image_tag: "t".into(),
+            image_digest: None,
         }
     }
 

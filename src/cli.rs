@@ -129,6 +129,19 @@ fn parse_sha(s: &str) -> Result<String, String> {
     }
 }
 
+/// An image digest: `sha256:` and 64 hexadecimal digits, lower-cased.
+pub(crate) fn parse_digest(s: &str) -> Result<String, String> {
+    match s.strip_prefix("sha256:") {
+        Some(h) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Ok(format!("sha256:{}", h.to_ascii_lowercase()))
+        }
+        _ => Err(
+            "expected an image digest, `sha256:` and 64 hexadecimal digits (docker/build-push-action's `digest` output)"
+                .into(),
+        ),
+    }
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Check platform.yaml (and the organisation config): every problem, with file:line:column
@@ -241,6 +254,9 @@ enum Command {
     New(crate::new::NewArgs),
     /// DORA and adoption metrics from the deploy repository's history
     Metrics(crate::metrics::Args),
+    /// Which version of a service runs in each environment (image tag, digest, source commit,
+    /// when it was deployed), read from the deploy repository
+    Status(cmd::status::Args),
     /// Who owns a service, how to reach them, what it depends on and what depends on it (with
     /// --all over the organisation checkout), its endpoints, SLA and monthly cost
     Catalog {
@@ -274,6 +290,10 @@ struct PinArgs {
     /// Commit of the application repository, 40 hex digits [default: its HEAD]
     #[arg(long, value_name = "SHA", value_parser = parse_sha)]
     source_sha: Option<String>,
+    /// Digest of the image the pipeline built (sha256:<64 hex>): every manifest then references
+    /// IMAGE:TAG@DIGEST, so what runs is exactly what was built and scanned
+    #[arg(long, value_name = "DIGEST", value_parser = parse_digest)]
+    image_digest: Option<String>,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -318,6 +338,7 @@ impl Command {
             Command::Catalog { format, .. } => (*format).into(),
             Command::New(args) => args.format(),
             Command::Metrics(args) => formats::choose(args.format, false, Format::Human),
+            Command::Status(args) => args.format.into(),
             Command::Schema { .. } | Command::Completions { .. } | Command::Man { .. } => {
                 Format::Human
             }
@@ -418,6 +439,7 @@ pub fn run() -> ExitCode {
         }
         Command::New(args) => Report::exit_only(crate::new::run(args, format)),
         Command::Metrics(args) => crate::metrics::run(&args, format),
+        Command::Status(args) => cmd::status::run(&args, format),
         Command::Catalog { service, input, .. } => {
             cmd::catalog::run(&service, &input.inputs(), format)
         }
@@ -481,6 +503,8 @@ impl PinArgs {
         SourceOverrides {
             sha: self.source_sha.clone(),
             image_tag: self.image_tag.clone(),
+            image_digest: self.image_digest.clone(),
+            review_only: false,
         }
     }
 }

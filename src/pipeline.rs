@@ -54,6 +54,15 @@ pub fn build(
     sink: Option<Sink<'_>>,
 ) -> Result<Built, Report> {
     let mut run = check(input);
+    // `pctl diff` deploys nothing: a missing digest is worth a warning, not hiding the diff.
+    if pins.review_only && pins.image_digest.is_none() {
+        if let Some(org) = run.org.as_mut() {
+            let g = &mut org.model.spec.guardrails;
+            if g.get("image_digest").is_some_and(|l| l == "deny") {
+                g.insert("image_digest".into(), "warn".into());
+            }
+        }
+    }
     // With --all, one bad repository does not block the others: its diagnostics are reported,
     // its earlier output is left alone, the rest renders, and the exit code says it failed.
     let intent_files: std::collections::BTreeSet<String> = run

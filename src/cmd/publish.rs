@@ -47,7 +47,15 @@ pub fn run(
         approvals,
         partial,
         ..
-    } = match build(input, &pins, None, None) {
+    } = match build(
+        input,
+        &SourceOverrides {
+            review_only: publish.is_none(),
+            ..pins
+        },
+        None,
+        None,
+    ) {
         Ok(b) => b,
         Err(r) => return r,
     };

@@ -38,6 +38,7 @@ fn resolve_with(
         repository: intent.metadata.repository.clone().unwrap_or_default(),
         sha: "0".repeat(40),
         image_tag: "catalog".into(),
+        image_digest: None,
     };
     resolve::resolve(intent, org, caps, org_ctx, &source)
 }

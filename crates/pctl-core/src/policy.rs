@@ -183,6 +183,17 @@ pub fn check_intent(org: &Org, checked: &Checked<Intent>, svc: &Service) -> Vec<
         let env = d.env.as_str();
         let dep = &d.context["deployment"];
         let p = join_pointer("/spec/environments", env);
+        if protected.contains(&env) && svc.source.image_digest.is_none() {
+            push(
+                "image_digest",
+                format!(
+                    "`{env}` is protected but `{}` would run `{}:{}` by tag, without a digest",
+                    svc.name, intent.spec.image, svc.source.image_tag
+                ),
+                "/spec/image",
+                "publish the digest the build produced: `--image-digest sha256:...` (the action's `image-digest` input)".into(),
+            );
+        }
         if protected.contains(&env) {
             if intent.kind != "CronJob" {
                 let floor = dep["replicas"]
@@ -407,6 +418,7 @@ fn guardrail_code(name: &str) -> &'static str {
         "production_contacts" => "guardrail/production-contacts",
         "sizes" => "guardrail/sizes",
         "labels" => "guardrail/labels",
+        "image_digest" => "guardrail/image-digest",
         _ => "guardrail/budget",
     }
 }

@@ -7,11 +7,14 @@ use crate::validate::{Capabilities, ResourceType, params};
 use serde_json::{Map, Value, json};
 
 /// Where an intent came from: recorded in headers and used as the default image tag.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Source {
     pub repository: String,
     pub sha: String,
     pub image_tag: String,
+    /// The image's digest (`sha256:<64 hex>`, `--image-digest`): manifests then reference
+    /// `image:tag@digest`, so what runs is exactly what was built and scanned.
+    pub image_digest: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -111,12 +114,34 @@ fn deploy_context(intent: &Intent, org: &Org) -> Value {
             "latency_p99_max": if active { seconds(r.on.get("latency_p99_greater_than")) } else { Value::Null },
         })
     });
-    let in_steps = |key: &str| steps.iter().any(|s| !s[key].is_null());
+    // Blue-green: the new version is checked beside the old one for the gate's duration
+    // (default 5 minutes), one measurement a minute, before traffic switches.
+    let gate = (strategy == "blue-green").then(|| {
+        let g = d.gate.clone().unwrap_or_default();
+        let secs = g
+            .duration
+            .as_ref()
+            .and_then(|x| crate::quantity::parse_duration_ms(x))
+            .map_or(300, |ms| ms.div_ceil(1000))
+            .max(60);
+        json!({
+            "duration": g.duration.as_deref().unwrap_or("5m"),
+            "seconds": secs,
+            "minutes": secs.div_ceil(60),
+            "metrics": g.metrics,
+            "error_rate_max": fraction(g.metrics.get("error_rate_less_than")),
+            "latency_p99_max": seconds(g.metrics.get("latency_p99_less_than")),
+        })
+    });
+    let in_steps = |key: &str| {
+        steps.iter().any(|s| !s[key].is_null()) || gate.as_ref().is_some_and(|g| !g[key].is_null())
+    };
     // Strictest threshold of each check anywhere (Flagger has one threshold per metric).
     let strictest = |key: &str| {
         steps
             .iter()
             .map(|s| &s[key])
+            .chain(gate.as_ref().map(|g| &g[key]))
             .chain(rollback.as_ref().map(|r| &r[key]))
             .filter_map(Value::as_f64)
             .reduce(f64::min)
@@ -139,6 +164,11 @@ fn deploy_context(intent: &Intent, org: &Org) -> Value {
     let tick = steps
         .iter()
         .filter_map(|s| s["seconds"].as_u64())
+        .chain(
+            gate.as_ref()
+                .and_then(|g| g["seconds"].as_u64())
+                .map(|_| 60),
+        )
         .reduce(gcd)
         .unwrap_or(60)
         .max(1);
@@ -156,8 +186,12 @@ fn deploy_context(intent: &Intent, org: &Org) -> Value {
     };
     json!({
         "strategy": strategy,
-        "controller": if strategy == "canary" { org.progressive_delivery() } else { "none" },
+        "controller": match strategy {
+            "canary" | "blue-green" => org.progressive_delivery(),
+            _ => "none",
+        },
         "steps": steps,
+        "gate": gate,
         "rollback": rollback,
         "analysis": !checks["error_rate_max"].is_null() || !checks["latency_p99_max"].is_null(),
         "checks": checks,
@@ -198,7 +232,11 @@ pub fn resolve(
     let cost_center = team
         .and_then(|t| t.cost_center.clone())
         .unwrap_or_else(|| "none".into());
-    let image_ref = format!("{}:{}", s.image, source.image_tag);
+    // By digest when the run knows it: the tag stays for people, the digest decides.
+    let image_ref = match &source.image_digest {
+        Some(d) => format!("{}:{}@{d}", s.image, source.image_tag),
+        None => format!("{}:{}", s.image, source.image_tag),
+    };
     let service_ctx = json!({
         "name": m.name,
         "kind": intent.kind,
@@ -212,6 +250,7 @@ pub fn resolve(
         "tags": m.tags,
         "image": s.image,
         "image_tag": source.image_tag,
+        "image_digest": source.image_digest,
         "image_ref": image_ref,
         "port": s.port,
         // One probe path given: the other probe uses it too.

@@ -106,6 +106,9 @@ impl Resource {
 pub struct Deploy {
     pub strategy: Option<String>,
     pub steps: Vec<Step>,
+    /// Blue-green: the check the new version passes before the switch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gate: Option<Gate>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rollback: Option<Rollback>,
 }
@@ -116,6 +119,23 @@ pub struct Step {
     pub weight: Option<u32>,
     pub duration: Option<String>,
     pub metrics: IndexMap<String, String>,
+}
+
+/// `deploy.gate` (blue-green).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Gate {
+    pub duration: Option<String>,
+    pub metrics: IndexMap<String, String>,
+}
+
+/// `spec.build`: what `pctl new`'s workflow uses to scan and sign images.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Build {
+    pub scanner: Option<String>,
+    pub fail_on: Option<String>,
+    pub provenance: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -217,6 +237,8 @@ pub struct OrgSpec {
     pub secret_store: Option<SecretStore>,
     pub ingress_class: Option<String>,
     pub progressive_delivery: Option<String>,
+    /// How the workflow `pctl new` writes builds, scans and signs images.
+    pub build: Option<Build>,
     pub observability: Option<Observability>,
     /// Guardrail name -> deny | warn | off (see guardrails::GUARDRAILS for names and defaults).
     pub guardrails: IndexMap<String, String>,

@@ -9,6 +9,8 @@ use crate::model::{Compute, Intent, Org};
 pub use crate::quantity::{parse_cpu, parse_duration_ms, parse_memory, parse_percent};
 use crate::source::SourceFile;
 
+mod deploy;
+
 struct Checker<'a> {
     file: &'a SourceFile,
     doc: &'a Document,
@@ -410,55 +412,7 @@ pub fn check_intent(
         check_compute(&mut c, comp, "/spec/compute");
     }
 
-    // Delivery: canary steps and rollback thresholds.
-    let deploy = &spec.deploy;
-    // A strategy the schema rejected is unknown: checks that depend on it are skipped.
-    let strategy = match deploy.strategy.as_deref() {
-        Some(s) => s,
-        None if c.exists("/spec/deploy/strategy") => "",
-        None => "rolling",
-    };
-    if strategy == "canary" && deploy.steps.is_empty() && !c.exists("/spec/deploy/steps") {
-        let d = c
-            .error_key(
-                "semantic/canary-steps",
-                "a canary deploy needs `steps`",
-                "/spec/deploy",
-            )
-            .pointer("/spec/deploy/steps")
-            .help("add steps, e.g. `steps: [{weight: 10, duration: 10m}, {weight: 100}]`");
-        c.push(d);
-    }
-    if strategy == "rolling" && !deploy.steps.is_empty() {
-        let d = c
-            .error_key(
-                "semantic/steps-not-canary",
-                "`steps` only apply to `strategy: canary`",
-                "/spec/deploy/steps",
-            )
-            .help("set `strategy: canary`, or remove `steps`");
-        c.push(d);
-    }
-    if kind == "CronJob" && strategy == "canary" {
-        let d = c
-            .error(
-                "semantic/canary-cron",
-                "a CronJob cannot be deployed as a canary",
-                "/spec/deploy/strategy",
-            )
-            .help("remove `deploy`, or use `strategy: rolling`");
-        c.push(d);
-    }
-    if kind == "Worker" && strategy == "canary" {
-        let d = c
-            .error(
-                "semantic/canary-worker",
-                "a Worker receives no traffic, so it cannot be deployed as a canary",
-                "/spec/deploy/strategy",
-            )
-            .help("use `strategy: rolling`, or make it a `Service` if it serves requests");
-        c.push(d);
-    }
+    deploy::check(&mut c, &spec.deploy, kind);
     // Metrics: scraped from long-running workloads only, on a port the container has.
     if let Some(mt) = &spec.metrics {
         if kind == "CronJob" {
@@ -480,64 +434,6 @@ pub fn check_intent(
                 .pointer("/spec/metrics/port")
                 .help("add the port the metrics are served on, e.g. `metrics: {port: 9090}`");
             c.push(d);
-        }
-    }
-    let mut last: Option<u32> = None;
-    for (i, step) in deploy.steps.iter().enumerate() {
-        let p = format!("/spec/deploy/steps/{i}");
-        if let Some(w) = step.weight {
-            if let Some(prev) = last {
-                if w <= prev {
-                    let d = c
-                        .error(
-                            "semantic/canary-weights",
-                            format!(
-                                "canary weights must increase: step {} has weight {w} after {prev}",
-                                i + 1
-                            ),
-                            &format!("{p}/weight"),
-                        )
-                        .expected(format!("a weight greater than {prev}"))
-                        .help("order the steps by increasing traffic weight");
-                    c.push(d);
-                }
-            }
-            last = Some(w);
-        }
-        if let Some(dur) = &step.duration {
-            check_duration(&mut c, dur, &format!("{p}/duration"));
-        }
-        for (metric, v) in &step.metrics {
-            check_threshold(
-                &mut c,
-                metric,
-                v,
-                &join_pointer(&format!("{p}/metrics"), metric),
-            );
-        }
-    }
-    if let Some(w) = deploy.steps.last().and_then(|s| s.weight) {
-        if w != 100 {
-            let n = deploy.steps.len() - 1;
-            let d = c
-                .error(
-                    "semantic/canary-final-weight",
-                    format!("the last canary step must send all traffic (weight 100), not {w}"),
-                    &format!("/spec/deploy/steps/{n}/weight"),
-                )
-                .expected("weight: 100")
-                .help("add a final step `{weight: 100}`");
-            c.push(d);
-        }
-    }
-    if let Some(rb) = &deploy.rollback {
-        for (metric, v) in &rb.on {
-            check_threshold(
-                &mut c,
-                metric,
-                v,
-                &join_pointer("/spec/deploy/rollback/on", metric),
-            );
         }
     }
     if let Some(slo) = &spec.slo {
