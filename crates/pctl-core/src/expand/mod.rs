@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod escape;
+mod selection;
 
 use crate::diag::{Diagnostic, Span};
 use crate::layout::{self, OwnerKind};
@@ -179,6 +180,8 @@ pub struct BlueprintSet {
     sources: SourceMap,
     /// The platform schema with these blueprints' resource types, compiled once.
     schema: std::sync::Arc<PlatformSchema>,
+    /// Workload kind -> the blueprint a service of that kind uses without `spec.blueprint`.
+    defaults: BTreeMap<String, String>,
 }
 
 impl BlueprintSet {
@@ -260,22 +263,7 @@ impl BlueprintSet {
                 Err(mut d) => diags.append(&mut d),
             }
         }
-        // Two blueprints for the same kind or resource type would make the choice arbitrary.
-        let mut claimed: BTreeMap<String, &str> = BTreeMap::new();
-        for bp in &blueprints {
-            let key = match &bp.role {
-                Role::Workload(k) => format!("workload `{k}`"),
-                Role::Resource(t) => format!("resource type `{t}`"),
-                Role::Addon(_) => continue,
-            };
-            if let Some(first) = claimed.insert(key.clone(), &bp.name) {
-                diags.push(
-                    Diagnostic::error("blueprint/conflict", format!("blueprints `{first}` and `{}` both serve {key}", bp.name))
-                        .in_file(&bp.manifest)
-                        .help("keep one of them; a service picks another workload blueprint with `spec.blueprint`"),
-                );
-            }
-        }
+        let defaults = selection::defaults(&blueprints, &mut diags);
         if !diags.is_empty() {
             return Err(diags);
         }
@@ -287,6 +275,7 @@ impl BlueprintSet {
             display,
             sources: sources.clone(),
             schema,
+            defaults,
         })
     }
 
@@ -314,13 +303,10 @@ impl BlueprintSet {
     }
 
     fn workload_for(&self, svc: &Service) -> Option<&Blueprint> {
+        let name = svc.blueprint.as_ref().or(self.defaults.get(&svc.kind))?;
         self.blueprints
             .iter()
-            .find(|b| match (&svc.blueprint, &b.role) {
-                (Some(name), Role::Workload(_)) => &b.name == name,
-                (None, Role::Workload(k)) => k == &svc.kind,
-                _ => false,
-            })
+            .find(|b| matches!(b.role, Role::Workload(_)) && &b.name == name)
     }
 
     fn test(&self, tpl: &str, ctx: &JValue) -> Result<bool, minijinja::Error> {
