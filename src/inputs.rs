@@ -25,6 +25,9 @@ pub struct Inputs {
     pub shard: Option<(u32, u32)>,
     /// A run may have no platform.yaml at all (`publish --remove` from an emptied repository).
     pub allow_none: bool,
+    /// Where a run that is not over the whole organisation reads the contracts of services
+    /// outside it (their records): what it knows of its dependencies (crate::contracts).
+    pub contracts_from: Option<crate::contracts::Source>,
 }
 
 /// Reads a file as UTF-8 text with the limits every input gets. Errors are diagnostics.
@@ -154,6 +157,7 @@ pub fn check_inputs(
         policies: None,
         shard: None,
         allow_none: false,
+        contracts_from: None,
     })
 }
 

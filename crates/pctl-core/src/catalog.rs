@@ -39,7 +39,8 @@ fn resolve_with(
         sha: "0".repeat(40),
         image_tag: "catalog".into(),
     };
-    resolve::resolve(intent, org, caps, org_ctx, &source)
+    // Addresses of dependencies are not catalog data: no contracts needed.
+    resolve::resolve(intent, org, caps, org_ctx, &source, &Default::default())
 }
 
 fn opt(v: &Value) -> Value {

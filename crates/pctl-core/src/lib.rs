@@ -13,11 +13,13 @@
 pub mod aws;
 pub mod catalog;
 pub mod compile;
+pub mod contract;
 pub mod cost;
 pub mod diag;
 pub mod digest;
 pub mod expand;
 pub mod graph;
+pub mod image;
 pub mod layout;
 pub mod load;
 pub mod model;

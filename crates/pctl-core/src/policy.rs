@@ -220,7 +220,7 @@ pub fn check_intent(org: &Org, checked: &Checked<Intent>, svc: &Service) -> Vec<
         diags.extend(guardrail(org, checked, name, msg, pointer, help));
     };
 
-    if svc.source.image_tag == "latest" {
+    if svc.context["service"]["image_tag"] == "latest" {
         push(
             "latest_tag",
             format!("`{}` would deploy the `latest` tag", intent.spec.image),

@@ -55,6 +55,13 @@ pub struct Record {
     /// Files whose class matters to reviews (see [`Class`]).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub classes: BTreeMap<String, Class>,
+    /// What the service provides to callers (its Service, namespace and ports): a single
+    /// application's run reads its dependencies' contracts from here (crate::contract).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provides: Option<crate::contract::Provides>,
+    /// The guardrails the service is exempted from, with their reasons (shown in reviews).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exemptions: Vec<crate::model::Exemption>,
 }
 
 impl Record {
@@ -149,6 +156,9 @@ pub fn verify(path: &str, bytes: &[u8]) -> Result<(Owner, Record), Forgery> {
             )));
         }
     }
+    if let (Some(p), Owner::Service(name)) = (&record.provides, &owner) {
+        crate::contract::check_provides(name, p).map_err(forged)?;
+    }
     if let Some(file) = record
         .classes
         .keys()
@@ -209,6 +219,23 @@ impl Claims {
             .map(|(_, r)| r)
     }
 
+    /// The contracts the verified service records carry (crate::contract).
+    pub fn contracts(&self) -> crate::contract::Directory {
+        self.records
+            .values()
+            .filter_map(|(owner, r)| match owner {
+                Owner::Service(name) => Some((
+                    name.clone(),
+                    crate::contract::Contract {
+                        provides: r.provides.clone(),
+                        environments: r.environments.clone().unwrap_or_default(),
+                    },
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Every owner with a verified record.
     pub fn owners(&self) -> impl Iterator<Item = &Owner> {
         self.records.values().map(|(o, _)| o)
@@ -238,6 +265,8 @@ mod tests {
                 .map(|f| (f.to_string(), H.to_string()))
                 .collect(),
             classes: BTreeMap::new(),
+            provides: None,
+            exemptions: Vec::new(),
         }
         .to_text()
         .into_bytes()

@@ -82,6 +82,8 @@ struct RawManifest {
     sized: Option<bool>,
     category: Option<String>,
     parameters: Option<Value>,
+    connection: Option<Value>,
+    in_cluster: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -234,6 +236,7 @@ impl BlueprintSet {
         env.set_auto_escape_callback(escape::mode_for);
         env.set_formatter(escape::formatter);
         env.add_filter("yaml", escape::yaml_filter);
+        env.add_filter("plain", escape::plain_filter);
         env.add_filter("hcl", escape::hcl_filter);
         env.add_filter("code", escape::code_filter);
 
@@ -858,6 +861,8 @@ fn parse_manifest(
         sized: raw.sized,
         category: raw.category.as_deref(),
         parameters: raw.parameters.as_ref(),
+        connection: raw.connection.as_ref(),
+        in_cluster: raw.in_cluster.as_ref(),
     };
     let serves = match &role {
         Role::Resource(t) => Some(t.as_str()),
