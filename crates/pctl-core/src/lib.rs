@@ -17,6 +17,7 @@ pub mod contract;
 pub mod cost;
 pub mod diag;
 pub mod digest;
+pub mod exemption;
 pub mod expand;
 pub mod graph;
 pub mod image;

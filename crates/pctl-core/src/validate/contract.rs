@@ -628,6 +628,14 @@ fn resources(c: &mut At<'_>, intent: &Intent, org: &Org, caps: &Capabilities) {
 
 fn exemptions(c: &mut At<'_>, intent: &Intent, org: &Org) {
     let known: Vec<&str> = crate::policy::GUARDRAILS.iter().map(|g| g.0).collect();
+    // Findings on the intent alone can be exempted (policy::check_intent); the others
+    // (registry, labels, budget) are the organisation's to relax.
+    const EXEMPTABLE: &[&str] = &[
+        "latest_tag",
+        "production_replicas",
+        "production_contacts",
+        "sizes",
+    ];
     for (i, e) in intent.spec.exemptions.iter().enumerate() {
         let p = format!("/spec/exemptions/{i}");
         if !e.guardrail.is_empty() && !known.contains(&e.guardrail.as_str()) {
@@ -647,7 +655,9 @@ fn exemptions(c: &mut At<'_>, intent: &Intent, org: &Org) {
                     "name a built-in guardrail",
                 );
             c.diags.push(d);
-        } else if !e.guardrail.is_empty() && !org.exemptable(&e.guardrail) {
+        } else if !e.guardrail.is_empty()
+            && (!org.exemptable(&e.guardrail) || !EXEMPTABLE.contains(&e.guardrail.as_str()))
+        {
             let d = c
                 .diag(
                     Diagnostic::error(
