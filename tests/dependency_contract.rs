@@ -884,7 +884,11 @@ fn the_checks_catch_what_they_are_meant_to_catch() {
         "\"productcatalogservice:3550\"",
     );
     // 5. The frontend's namespace no longer says it calls cartservice.
-    edit("frontend/namespace.yaml", "    \"pctl.dev/calls-cartservice\": \"true\"\n", "");
+    edit(
+        "frontend/namespace.yaml",
+        "    \"pctl.dev/calls-cartservice\": \"true\"\n",
+        "",
+    );
     let (bad, _) = problems(&Tree::load(tmp.path()));
     let text = bad.join("\n");
     for expected in [

@@ -321,6 +321,24 @@ mod tests {
     }
 
     #[test]
+    fn a_record_cannot_send_callers_to_another_namespace() {
+        let text = String::from_utf8(service_record("api", &["apps/dev/api/x.yaml"])).unwrap();
+        let with = |ns: &str| {
+            text.replacen(
+                "\"pctl_version\"",
+                &format!(
+                    "\"provides\": {{\"service\": \"api\", \"namespace\": \"{ns}\", \"ports\": [{{\"name\": \"http\", \"port\": 8080, \"service_port\": 80, \"protocol\": \"http\"}}]}},\n  \"pctl_version\""
+                ),
+                1,
+            )
+        };
+        let (_, ok) = verify(".pctl/services/api.json", with("api").as_bytes()).unwrap();
+        assert_eq!(ok.provides.unwrap().ports[0].service_port, 80);
+        let err = verify(".pctl/services/api.json", with("evil").as_bytes()).unwrap_err();
+        assert!(err.reason.contains("namespace `evil`"), "{err:?}");
+    }
+
+    #[test]
     fn records_round_trip_byte_for_byte() {
         let text = service_record("api", &["apps/dev/api/x.yaml"]);
         let (_, r) = verify(".pctl/services/api.json", &text).unwrap();

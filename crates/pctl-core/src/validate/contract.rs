@@ -4,7 +4,7 @@
 //! the callees' contracts run at compile time (`super::dependencies`).
 
 use super::params::Capabilities;
-use crate::contract::{DEPENDENCY_PLACEHOLDERS, PROTOCOLS, parse_template, ports_of};
+use crate::contract::{DEPENDENCY_PLACEHOLDERS, parse_template, ports_of};
 use crate::diag::{Diagnostic, Span, join_pointer, one_of};
 use crate::load::Document;
 use crate::model::{DependencyEnv, Intent, MetricsSetting, Org, PortRef};
@@ -740,28 +740,44 @@ fn exemptions(c: &mut At<'_>, intent: &Intent, org: &Org) {
 fn exposure(c: &mut At<'_>, intent: &Intent, org: &Org) {
     let spec = &intent.spec;
     let public = spec.endpoints.iter().any(|e| e.public);
-    let mut chosen: Vec<(String, &str)> = Vec::new();
-    if let Some(x) = &spec.exposure {
-        chosen.push(("/spec/exposure".into(), x));
-    }
-    for (env, o) in &spec.environments {
-        if let Some(x) = &o.exposure {
-            chosen.push((
-                join_pointer(&crate::validate::env_pointer(env), "exposure"),
-                x,
-            ));
-        }
-    }
     let gateway = org.spec.exposure.as_ref().and_then(|e| e.gateway.as_ref());
-    for (p, mode) in chosen {
-        if mode == "gateway" && gateway.is_none() {
-            c.error(
-                "semantic/no-gateway",
-                "`exposure: gateway` needs the organisation's Gateway".into(),
-                &p,
-                "ask the platform team to set `exposure.gateway` (name, namespace) in pctl-org.yaml, or use `ingress`".into(),
-            );
+    let default = org
+        .spec
+        .exposure
+        .as_ref()
+        .and_then(|e| e.default.as_deref());
+    // Where each environment's exposure is chosen: its own, the service's, the organisation's.
+    let mut gateway_at: Vec<String> = Vec::new();
+    for (env, o) in &spec.environments {
+        let (mode, at) = match (&o.exposure, &spec.exposure) {
+            (Some(m), _) => (
+                Some(m.as_str()),
+                join_pointer(&crate::validate::env_pointer(env), "exposure"),
+            ),
+            (None, Some(m)) => (Some(m.as_str()), "/spec/exposure".to_string()),
+            (None, None) => (default, "/spec/endpoints".to_string()),
+        };
+        if mode == Some("gateway")
+            && gateway.is_none()
+            && (public || at != "/spec/endpoints")
+            && !gateway_at.contains(&at)
+        {
+            gateway_at.push(at);
         }
+    }
+    for at in gateway_at {
+        let key = at == "/spec/endpoints";
+        let d = c
+            .diag(
+                Diagnostic::error(
+                    "semantic/no-gateway",
+                    "`exposure: gateway` needs the organisation's Gateway (`exposure.gateway` in pctl-org.yaml)",
+                ),
+                &at,
+                key,
+            )
+            .help("ask the platform team to set `exposure.gateway` (name, namespace), or choose `exposure: ingress`");
+        c.diags.push(d);
     }
     if public && !declared(intent).iter().any(|p| p.1 == "http") {
         c.error_key(
@@ -771,5 +787,4 @@ fn exposure(c: &mut At<'_>, intent: &Intent, org: &Org) {
             "add a port with `protocol: http`, or make the endpoints private".into(),
         );
     }
-    let _ = PROTOCOLS;
 }
