@@ -219,15 +219,17 @@ impl Claims {
             .map(|(_, r)| r)
     }
 
-    /// The contracts the verified service records carry (crate::contract).
+    /// The contracts the verified service records carry (crate::contract). A record without
+    /// `provides` (a Worker, or written before pctl recorded contracts) says nothing a caller
+    /// could use: its service stays unknown, never assumed.
     pub fn contracts(&self) -> crate::contract::Directory {
         self.records
             .values()
-            .filter_map(|(owner, r)| match owner {
-                Owner::Service(name) => Some((
+            .filter_map(|(owner, r)| match (owner, &r.provides) {
+                (Owner::Service(name), Some(p)) => Some((
                     name.clone(),
                     crate::contract::Contract {
-                        provides: r.provides.clone(),
+                        provides: Some(p.clone()),
                         environments: r.environments.clone().unwrap_or_default(),
                     },
                 )),
