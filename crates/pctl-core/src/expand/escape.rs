@@ -346,6 +346,16 @@ mod tests {
     }
 
     #[test]
+    fn plain_prints_only_what_reads_back_the_same() {
+        let plain = |s: &str| plain_filter(&JValue::from(s)).unwrap().to_string();
+        assert_eq!(plain("http"), "http");
+        assert_eq!(plain("grpc-web"), "grpc-web");
+        for quoted in ["yes", "on", "null", "true", "8080", "a: b", "", "-x"] {
+            assert!(plain(quoted).starts_with('"'), "{quoted}: {}", plain(quoted));
+        }
+    }
+
+    #[test]
     fn hcl_escapes_templates() {
         assert_eq!(hcl(&json!("say ${x} %{y}")), r#""say $${x} %%{y}""#);
         assert_eq!(

@@ -150,9 +150,9 @@ pub(super) fn compose_fields(
             "default": "managed",
         });
         let image = json!({
-            "description": format!("In the cluster: the image, with a tag and/or digest. Default: the organisation's `companions.{}.image`, else `{}`.", t.name, ic.image),
+            "description": format!("In the cluster: the image, pinned with a tag and/or digest (not `latest`). Default: the organisation's `companions.{}.image`, else `{}`.", t.name, ic.image),
             "type": "string",
-            "pattern": "^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*(:(?!latest(@|$))[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$",
+            "pattern": "^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*((:(?!latest(@|$))[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})(@sha256:[a-f0-9]{64})?|@sha256:[a-f0-9]{64})$",
         });
         // Inlined: per-type definitions are compiled on their own (see schema::compile).
         let quantity = |name: &str| {
