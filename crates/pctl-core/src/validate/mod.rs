@@ -4,6 +4,7 @@
 pub mod connection;
 pub mod contract;
 pub mod dependencies;
+pub mod fixes;
 pub mod params;
 pub mod schema;
 pub mod semantic;
@@ -31,6 +32,7 @@ pub struct Checked<T> {
 fn check_document<T: serde::de::DeserializeOwned + Default>(
     file: &SourceFile,
     schema: impl Fn(&SourceFile, &Document) -> (Vec<Diagnostic>, Vec<String>),
+    is_intent: bool,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<(Document, T, bool)> {
     let doc = match load::parse(file, load::Options::default()) {
@@ -53,6 +55,10 @@ fn check_document<T: serde::de::DeserializeOwned + Default>(
             .help("write the top-level keys as `key: value` lines starting in column 1, without a leading `- `"),
         );
         return None;
+    }
+    let mut doc = doc;
+    if is_intent {
+        env_as_written(file, &mut doc);
     }
     let (mut found, mut prune) = schema(file, &doc);
     let (mut unsafe_text, pointers) = control_characters(file, &doc);
@@ -78,6 +84,49 @@ fn check_document<T: serde::de::DeserializeOwned + Default>(
         }
     };
     Some((doc, model, schema_ok))
+}
+
+/// Environment variables are text: an unquoted number in `env` (`1.10`, `0755`, `1e3`) is kept
+/// exactly as written in the file, not as the number YAML reads (`1.1`, `755`, `1000.0`).
+fn env_as_written(file: &SourceFile, doc: &mut Document) {
+    let mut maps: Vec<String> = vec!["/spec/env".to_string()];
+    if let Some(envs) = doc
+        .value
+        .pointer("/spec/environments")
+        .and_then(Value::as_object)
+    {
+        maps.extend(
+            envs.keys()
+                .map(|e| format!("{}/env", join_pointer("/spec/environments", e))),
+        );
+    }
+    for map in maps {
+        let keys: Vec<String> = match doc.value.pointer(&map).and_then(Value::as_object) {
+            Some(m) => m
+                .iter()
+                .filter(|(_, v)| v.is_number())
+                .map(|(k, _)| k.clone())
+                .collect(),
+            None => continue,
+        };
+        for k in keys {
+            let pointer = join_pointer(&map, &k);
+            let Some(at) = doc.spans.get(&pointer).map(|n| n.value) else {
+                continue;
+            };
+            let span = file.span(at.line, at.col, at.len);
+            let text = file
+                .text
+                .get(span.start..span.end)
+                .unwrap_or_default()
+                .trim();
+            if !text.is_empty() {
+                if let Some(v) = doc.value.pointer_mut(&pointer) {
+                    *v = Value::String(text.to_string());
+                }
+            }
+        }
+    }
 }
 
 /// Characters no output format can carry safely: control characters other than tab and line
@@ -294,7 +343,8 @@ fn prune_paths(value: &mut Value, mut pointers: Vec<String>) {
 /// Loads and validates the organisation config.
 pub fn check_org(file: &SourceFile) -> (Option<Checked<Org>>, Vec<Diagnostic>) {
     let mut diags = Vec::new();
-    let Some((doc, org, _)) = check_document::<Org>(file, schema::validate_org, &mut diags) else {
+    let Some((doc, org, _)) = check_document::<Org>(file, schema::validate_org, false, &mut diags)
+    else {
         return (None, diags);
     };
     // Names that others refer to must be unique.
@@ -356,7 +406,7 @@ pub fn check_intent(
 ) -> (Option<Checked<Intent>>, Vec<Diagnostic>) {
     let mut diags = Vec::new();
     let Some((doc, intent, _)) =
-        check_document::<Intent>(file, |f, d| caps.schema.validate(f, d), &mut diags)
+        check_document::<Intent>(file, |f, d| caps.schema.validate(f, d), true, &mut diags)
     else {
         return (None, diags);
     };

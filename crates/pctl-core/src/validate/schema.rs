@@ -347,16 +347,27 @@ fn report(
             prune.push(pointer.clone());
         }
         ValidationErrorKind::Pattern { pattern } => {
-            let d = mk(
-                "schema/pattern",
-                format!("`{field}` is not in the expected format"),
-            )
-            .found(format!("`{}`", plain(instance)))
-            .expected(format!("a value matching `{pattern}`"))
-            .help(
-                pattern_help(root, keyword_parent("/pattern"), pattern)
-                    .unwrap_or_else(|| format!("change the value so that it matches `{pattern}`")),
-            );
+            let title = keyword_parent("/pattern")
+                .and_then(|s| s.get("title"))
+                .and_then(Value::as_str);
+            let d = match super::fixes::pattern(&pointer, title, pattern, &plain(instance)) {
+                // In the user's words: what is wrong with this value, what to write.
+                Some(f) => mk("schema/pattern", f.message)
+                    .found(format!("`{}`", plain(instance)))
+                    .expected(f.expected)
+                    .help(f.help),
+                None => mk(
+                    "schema/pattern",
+                    format!("`{field}` is not in the expected format"),
+                )
+                .found(format!("`{}`", plain(instance)))
+                .expected(format!("a value matching `{pattern}`"))
+                .help(
+                    pattern_help(root, keyword_parent("/pattern"), pattern).unwrap_or_else(|| {
+                        format!("change the value so that it matches `{pattern}`")
+                    }),
+                ),
+            };
             diags.push(d);
             prune.push(pointer.clone());
         }
@@ -383,11 +394,14 @@ fn report(
             .found(format!("`{key}`"));
             d = match error.kind() {
                 ValidationErrorKind::Pattern { pattern } => {
-                    d.expected(format!("a key matching `{pattern}`")).help(
-                        pattern_help(root, name_schema, pattern)
-                            .or_else(|| container.and_then(description))
-                            .unwrap_or_else(|| format!("rename `{key}` to match `{pattern}`")),
-                    )
+                    match super::fixes::key(&pointer, pattern, &key) {
+                        Some(f) => d.expected(f.expected).help(f.help),
+                        None => d.expected(format!("a key matching `{pattern}`")).help(
+                            pattern_help(root, name_schema, pattern)
+                                .or_else(|| container.and_then(description))
+                                .unwrap_or_else(|| format!("rename `{key}` to match `{pattern}`")),
+                        ),
+                    }
                 }
                 ValidationErrorKind::MaxLength { limit } => d
                     .expected(format!("at most {limit} characters"))

@@ -151,7 +151,7 @@ pub fn check_intent(
     // Ports, probes, metrics, dependency contracts, exemptions, exposure: contract.rs.
     c.diags
         .extend(super::contract::check_intent(file, doc, intent, org, caps));
-    let mut seen_paths: Vec<&str> = Vec::new();
+    let mut seen_paths: std::collections::HashSet<&str> = std::collections::HashSet::new();
     for (i, e) in spec.endpoints.iter().enumerate() {
         if seen_paths.contains(&e.path.as_str()) {
             let d = c
@@ -163,7 +163,7 @@ pub fn check_intent(
                 .help("each endpoint path must be unique");
             c.push(d);
         }
-        seen_paths.push(&e.path);
+        seen_paths.insert(&e.path);
     }
 
     // Image registry: the `registry` guardrail (deny by default; warn or off in the org config).
@@ -239,6 +239,8 @@ pub fn check_intent(
     }
 
     // Environments.
+    let secret_names: std::collections::HashSet<&str> =
+        spec.secrets.iter().map(String::as_str).collect();
     let env_names: Vec<&str> = org
         .spec
         .environments
@@ -337,7 +339,7 @@ pub fn check_intent(
             }
         }
         for name in o.env.keys() {
-            if spec.secrets.contains(name) {
+            if secret_names.contains(name.as_str()) {
                 let p = join_pointer(&format!("{base}/env"), name);
                 let d = c
                     .error_key(
