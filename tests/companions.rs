@@ -93,5 +93,8 @@ fn an_in_cluster_database_in_a_protected_environment_is_refused_where_it_is_chos
     let d = r.diags_with_code("guardrail/production-replicas");
     assert_eq!(d.len(), 1, "{}", r.describe());
     assert_eq!(d[0]["span"]["line"], line as u64);
-    assert_eq!(d[0]["path"], "spec.environments.prod.resources.db.placement");
+    assert_eq!(
+        d[0]["path"],
+        "spec.environments.prod.resources.db.placement"
+    );
 }
