@@ -91,6 +91,7 @@ impl InputArgs {
             policies: None,
             shard: None,
             allow_none: false,
+            contracts_from: None,
             require_repository: false,
         }
     }

@@ -40,7 +40,8 @@ fn resolve_with(
         image_tag: "catalog".into(),
         image_digest: None,
     };
-    resolve::resolve(intent, org, caps, org_ctx, &source)
+    // Addresses of dependencies are not catalog data: no contracts needed.
+    resolve::resolve(intent, org, caps, org_ctx, &source, &Default::default())
 }
 
 fn opt(v: &Value) -> Value {

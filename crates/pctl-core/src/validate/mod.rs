@@ -1,6 +1,9 @@
 //! Stage 3, validate: JSON Schema (embedded `schemas/`) plus semantic checks, for platform.yaml
 //! and for the organisation config. Reports every problem of every file; never stops at the first.
 
+pub mod connection;
+pub mod contract;
+pub mod dependencies;
 pub mod fixes;
 pub mod params;
 pub mod schema;

@@ -2,8 +2,13 @@
 //! service and per environment (defaults applied, environment overrides merged, sizes looked
 //! up, names and labels derived). Pure: no I/O. The shape is documented in blueprints/README.md.
 
-use crate::model::{Environment, Intent, Org, Resource};
-use crate::validate::{Capabilities, ResourceType, params};
+mod deps;
+mod resources;
+mod workload;
+
+use crate::contract::Directory;
+use crate::model::{Environment, Intent, Org};
+use crate::validate::Capabilities;
 use serde_json::{Map, Value, json};
 
 /// Where an intent came from: recorded in headers and used as the default image tag.
@@ -36,6 +41,10 @@ pub struct Service {
     /// The `service` scope context: org, service, team, deployments, source.
     pub context: Map<String, Value>,
     pub deployments: Vec<Deployment>,
+    /// What it provides to callers (none without ports): recorded for single-service runs.
+    pub provides: Option<crate::contract::Provides>,
+    /// Its guardrail exemptions, as written.
+    pub exemptions: Vec<crate::model::Exemption>,
 }
 
 pub fn org_context(org: &Org) -> Value {
@@ -55,6 +64,13 @@ pub fn org_context(org: &Org) -> Value {
         },
         "ingress_class": s.ingress_class.as_deref().unwrap_or("nginx"),
         "progressive_delivery": org.progressive_delivery(),
+        "cluster_domain": org.cluster_domain(),
+        "exposure": {
+            "default": s.exposure.as_ref().and_then(|e| e.default.as_deref()).unwrap_or("ingress"),
+            "gateway": s.exposure.as_ref().and_then(|e| e.gateway.as_ref()).map(|g| json!({
+                "name": g.name, "namespace": g.namespace, "section": g.section,
+            })),
+        },
         "observability": observability_context(org),
         "aws": crate::aws::org_context(org),
     })
@@ -212,13 +228,15 @@ fn text(v: &Value) -> String {
 }
 
 /// The complete model of one service. The intent must have passed validation against `caps`,
-/// whose resource types say what each resource's parameters and port are.
+/// whose resource types say what each resource's parameters and port are; `contracts` are its
+/// callees' (see crate::contract), for the addresses it reads.
 pub fn resolve(
     intent: &Intent,
     org: &Org,
     caps: &Capabilities,
     org_ctx: &Value,
     source: &Source,
+    contracts: &Directory,
 ) -> Service {
     let m = &intent.metadata;
     let s = &intent.spec;
@@ -232,11 +250,28 @@ pub fn resolve(
     let cost_center = team
         .and_then(|t| t.cost_center.clone())
         .unwrap_or_else(|| "none".into());
-    // By digest when the run knows it: the tag stays for people, the digest decides.
-    let image_ref = match &source.image_digest {
-        Some(d) => format!("{}:{}@{d}", s.image, source.image_tag),
-        None => format!("{}:{}", s.image, source.image_tag),
-    };
+    // A pinned image (tag or digest in platform.yaml) is deployed as written; otherwise the
+    // run's tag, by digest when the run knows it (the tag stays for people, the digest decides).
+    let pinned = crate::image::Image::parse(&s.image);
+    let (image, image_tag, image_digest, image_ref) =
+        match pinned.version().filter(|_| pinned.pinned()) {
+            Some(version) => (
+                pinned.repository.to_string(),
+                version,
+                pinned.digest.map(str::to_string),
+                s.image.clone(),
+            ),
+            None => (
+                s.image.clone(),
+                source.image_tag.clone(),
+                source.image_digest.clone(),
+                match &source.image_digest {
+                    Some(d) => format!("{}:{}@{d}", s.image, source.image_tag),
+                    None => format!("{}:{}", s.image, source.image_tag),
+                },
+            ),
+        };
+    let primary = crate::contract::ports_of(s).into_iter().next();
     let service_ctx = json!({
         "name": m.name,
         "kind": intent.kind,
@@ -248,23 +283,22 @@ pub fn resolve(
         "repository": source.repository,
         "runbook": m.runbook,
         "tags": m.tags,
-        "image": s.image,
-        "image_tag": source.image_tag,
-        "image_digest": source.image_digest,
+        "image": image,
+        "image_tag": image_tag,
+        "image_digest": image_digest,
         "image_ref": image_ref,
-        "port": s.port,
-        // One probe path given: the other probe uses it too.
-        "health": s.health.as_ref().map(|h| {
-            let live = h.liveness.clone().or_else(|| h.readiness.clone());
-            let ready = h.readiness.clone().or_else(|| h.liveness.clone());
-            json!({"liveness": live, "readiness": ready})
-        }).filter(|h| !h["liveness"].is_null()),
+        "port": primary.as_ref().map(|p| p.port),
+        "ports": workload::ports(intent),
+        "http_port": workload::http_port(intent).map(|p| json!({"name": p.name, "port": p.port, "service_port": p.service_port})),
+        // Declared HTTP paths (one given: the other probe uses it too), as v1 blueprints read them.
+        "health": workload::health(intent),
+        "probes": workload::probes(intent),
         "command": s.command,
         "args": s.args,
         "schedule": s.schedule,
         "endpoints": s.endpoints.iter().map(|e| json!({"path": e.path, "public": e.public, "sla": e.sla})).collect::<Vec<_>>(),
         "secrets": s.secrets,
-        "dependencies": s.dependencies,
+        "dependencies": s.dependency_names(),
         "resources": s.resources.iter().map(|(n, r)| {
             let mut v = serde_json::to_value(r).unwrap_or_default();
             v["name"] = json!(n);
@@ -276,18 +310,11 @@ pub fn resolve(
             "latency_p99": slo.latency_p99,
             "latency_p99_seconds": seconds(slo.latency_p99.as_ref()),
         })),
-        // Scraped by Prometheus: `spec.metrics`, defaulting to the service port and /metrics;
-        // none for CronJobs and for workloads without a port.
-        "metrics": match (&s.metrics, s.port) {
-            _ if intent.kind == "CronJob" => Value::Null,
-            (Some(mt), port) => match mt.port.or(port) {
-                Some(p) => json!({"port": p, "path": mt.path.as_deref().unwrap_or("/metrics"), "own_port": mt.port.is_some_and(|mp| Some(mp) != port)}),
-                None => Value::Null,
-            },
-            (None, Some(p)) => json!({"port": p, "path": "/metrics", "own_port": false}),
-            (None, None) => Value::Null,
-        },
+        // Scraped by Prometheus: `spec.metrics`, defaulting to an HTTP primary port and
+        // /metrics; none for CronJobs, `metrics: false` and workloads without such a port.
+        "metrics": workload::metrics(intent),
         "has_resources": !s.resources.is_empty(),
+        "exemptions": s.exemptions,
     });
     let source_ctx = json!({"repository": source.repository, "sha": source.sha});
 
@@ -327,23 +354,34 @@ pub fn resolve(
             "cost_center": cost_center,
             "managed_by": "pctl",
         });
+        let mut labels = Map::new();
+        labels.insert("app.kubernetes.io/name".into(), json!(m.name));
+        labels.insert(
+            "app.kubernetes.io/part-of".into(),
+            json!(m.system.clone().unwrap_or_else(|| m.name.clone())),
+        );
+        labels.insert("app.kubernetes.io/managed-by".into(), json!("pctl"));
+        labels.insert("pctl.dev/team".into(), json!(m.owner));
+        labels.insert("pctl.dev/cost-center".into(), json!(cost_center));
+        labels.insert("pctl.dev/environment".into(), json!(env.name));
+        let owner = resources::Owner {
+            service: &m.name,
+            env: &env.name,
+            namespace: &m.name,
+            labels: &labels,
+        };
         let resources: Vec<Value> = s
             .resources
             .iter()
             .map(|(name, base)| {
                 let rt = base.kind.as_deref().and_then(|t| caps.resource_type(t));
-                let mut r = resource_context(
-                    name,
-                    &base.merged(o.resources.get(name)),
-                    rt,
-                    org,
-                    &m.name,
-                    &env.name,
-                );
+                let merged = base.merged(o.resources.get(name));
+                let mut r = resources::context(name, &merged, rt, org, &owner);
                 crate::aws::extend_resource(&mut r, org, &intent.kind);
                 r
             })
             .collect();
+        let managed = |r: &&Value| r["placement"] != "in-cluster";
         let public: Vec<Value> = s
             .endpoints
             .iter()
@@ -364,7 +402,7 @@ pub fn resolve(
         let obs = &org_ctx["observability"];
         let mut attributes = vec![
             format!("service.name={}", m.name),
-            format!("service.version={}", source.image_tag),
+            format!("service.version={image_tag}"),
             format!("deployment.environment={}", env.name),
             format!("team={}", m.owner),
         ];
@@ -381,12 +419,17 @@ pub fn resolve(
         .filter(|(k, _)| !vars.contains_key(*k))
         .map(|(k, v)| json!({"name": k, "value": v}))
         .collect();
-        // Both sides of every dependency edge: the caller gets the callee's in-cluster URL
-        // (Services listen on port 80), unless the intent sets that variable itself.
-        for dep in &s.dependencies {
-            let var = format!("{}_URL", dep.to_uppercase().replace('-', "_"));
-            vars.entry(var)
-                .or_insert_with(|| format!("http://{dep}.{dep}.svc.cluster.local"));
+        // The addresses of the callees, from their contracts (resolve/deps.rs), then the
+        // connection of in-cluster resources; a variable the intent sets itself wins.
+        for (var, value) in deps::variables(intent, contracts, org.cluster_domain()) {
+            vars.entry(var).or_insert(value);
+        }
+        for r in &resources {
+            for e in r["env"].as_array().into_iter().flatten() {
+                if let (Some(k), Some(v)) = (e["name"].as_str(), e["value"].as_str()) {
+                    vars.entry(k.to_string()).or_insert_with(|| v.to_string());
+                }
+            }
         }
         let env_vars: Vec<Value> = vars
             .iter()
@@ -399,16 +442,31 @@ pub fn resolve(
             config_text.push_str(&format!("{}={}\n", text(&e["name"]), text(&e["value"])));
         }
         let config_digest = format!("sha256:{}", crate::digest::sha256(&config_text));
-        // Ports the resources listen on (their blueprints say), for the egress policy.
+        // Ports the managed resources listen on (their blueprints say), for the egress policy.
         let mut resource_ports: Vec<u64> = resources
             .iter()
+            .filter(managed)
             .filter_map(|r| r["port"].as_u64())
             .collect();
+        let has_managed = resources.iter().any(|r| managed(&r));
         // AWS APIs (STS, Secrets Manager, SQS) the workload identity calls, through VPC
         // endpoints when the network has them.
-        if !resources.is_empty() {
+        if has_managed {
             resource_ports.push(443);
         }
+        // In-cluster resources: reached in the namespace, pod to pod.
+        let companions: Vec<Value> = resources
+            .iter()
+            .filter(|r| !r["companion"].is_null())
+            .map(|r| json!({"name": r["companion"]["name"], "port": r["port"], "selector": r["companion"]["selector"]}))
+            .collect();
+        // How public endpoints are exposed here (none without any).
+        let exposure = (!public.is_empty()).then(|| {
+            o.exposure
+                .clone()
+                .or_else(|| s.exposure.clone())
+                .unwrap_or_else(|| text(&org_ctx["exposure"]["default"]))
+        });
         resource_ports.sort();
         resource_ports.dedup();
         let deployment = json!({
@@ -423,11 +481,13 @@ pub fn resolve(
             "env": env_vars,
             "config_digest": config_digest,
             "resources": resources,
+            "companions": companions,
             "approvals": o.approvals,
             "public_endpoints": public,
+            "exposure": exposure,
             "host": format!("{}.{}", m.name, env.domain),
             "secret_name": (!s.secrets.is_empty()).then(|| format!("{}-secrets", m.name)),
-            "has_resources": !s.resources.is_empty(),
+            "has_resources": has_managed,
             "tags": tags,
             "aws": crate::aws::deployment_context(org, env, &crate::aws::Workload {
                 service: &m.name,
@@ -436,16 +496,6 @@ pub fn resolve(
                 namespace: &m.name,
             }),
         });
-        let mut labels = Map::new();
-        labels.insert("app.kubernetes.io/name".into(), json!(m.name));
-        labels.insert(
-            "app.kubernetes.io/part-of".into(),
-            json!(m.system.clone().unwrap_or_else(|| m.name.clone())),
-        );
-        labels.insert("app.kubernetes.io/managed-by".into(), json!("pctl"));
-        labels.insert("pctl.dev/team".into(), json!(m.owner));
-        labels.insert("pctl.dev/cost-center".into(), json!(cost_center));
-        labels.insert("pctl.dev/environment".into(), json!(env.name));
         // The organisation (`org`) is added by expand, converted once for every service.
         let mut ctx = Map::new();
         ctx.insert("env".into(), env_ctx);
@@ -481,59 +531,7 @@ pub fn resolve(
         source: source.clone(),
         context,
         deployments,
+        provides: crate::contract::provides(intent),
+        exemptions: s.exemptions.clone(),
     }
-}
-
-fn resource_context(
-    name: &str,
-    r: &Resource,
-    rt: Option<&ResourceType>,
-    org: &Org,
-    service: &str,
-    env: &str,
-) -> Value {
-    let rtype = r.kind.clone().unwrap_or_default();
-    let sizes = org.spec.sizes.get(&rtype);
-    // No size given: the first size the organisation lists for this type.
-    let size = r
-        .size
-        .clone()
-        .or_else(|| sizes.and_then(|m| m.keys().next().cloned()))
-        .unwrap_or_default();
-    let class = sizes.and_then(|m| m.get(&size));
-    let mut ctx = Map::new();
-    ctx.insert("name".into(), json!(name));
-    ctx.insert("type".into(), json!(rtype));
-    ctx.insert("size".into(), json!(size));
-    ctx.insert(
-        "class".into(),
-        json!(class.map(|c| c.class.clone()).unwrap_or_default()),
-    );
-    ctx.insert("usd_month".into(), json!(class.and_then(|c| c.usd_month)));
-    // The parameters its blueprint declares, defaults applied.
-    let params = match rt {
-        Some(rt) => rt.context(&r.params),
-        None => r.params.clone().into_iter().collect(),
-    };
-    ctx.extend(params);
-    ctx.insert(
-        "identifier".into(),
-        json!(crate::digest::cloud_name(&format!(
-            "{service}-{env}-{name}"
-        ))),
-    );
-    ctx.insert(
-        "secret_key".into(),
-        json!(format!("pctl/{env}/{service}/{name}")),
-    );
-    ctx.insert("secret_name".into(), json!(format!("{service}-{name}")));
-    ctx.insert(
-        "port".into(),
-        json!(rt.map_or(params::DEFAULT_PORT, |t| t.port)),
-    );
-    ctx.insert(
-        "category".into(),
-        json!(rt.and_then(|t| t.category.clone())),
-    );
-    Value::Object(ctx)
 }
