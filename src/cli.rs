@@ -91,6 +91,7 @@ impl InputArgs {
             policies: None,
             shard: None,
             allow_none: false,
+            contracts_from: None,
             require_repository: false,
         }
     }
@@ -133,6 +134,19 @@ fn parse_sha(s: &str) -> Result<String, String> {
             s.chars().count(),
             if s.chars().count() == 1 { "" } else { "s" }
         ))
+    }
+}
+
+/// An image digest: `sha256:` and 64 hexadecimal digits, lower-cased.
+pub(crate) fn parse_digest(s: &str) -> Result<String, String> {
+    match s.strip_prefix("sha256:") {
+        Some(h) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Ok(format!("sha256:{}", h.to_ascii_lowercase()))
+        }
+        _ => Err(
+            "expected an image digest, `sha256:` and 64 hexadecimal digits (docker/build-push-action's `digest` output)"
+                .into(),
+        ),
     }
 }
 
@@ -252,6 +266,9 @@ enum Command {
     New(crate::new::NewArgs),
     /// DORA and adoption metrics from the deploy repository's history
     Metrics(crate::metrics::Args),
+    /// Which version of a service runs in each environment (image tag, digest, source commit,
+    /// when it was deployed), read from the deploy repository
+    Status(cmd::status::Args),
     /// Who owns a service, how to reach them, what it depends on and what depends on it (with
     /// --all over the organisation checkout), its endpoints, SLA and monthly cost
     Catalog {
@@ -285,6 +302,10 @@ struct PinArgs {
     /// Commit of the application repository, 40 hex digits [default: its HEAD]
     #[arg(long, value_name = "SHA", value_parser = parse_sha)]
     source_sha: Option<String>,
+    /// Digest of the image the pipeline built (sha256:<64 hex>): every manifest then references
+    /// IMAGE:TAG@DIGEST, so what runs is exactly what was built and scanned
+    #[arg(long, value_name = "DIGEST", value_parser = parse_digest)]
+    image_digest: Option<String>,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -329,6 +350,7 @@ impl Command {
             Command::Catalog { format, .. } => (*format).into(),
             Command::New(args) => args.format(),
             Command::Metrics(args) => formats::choose(args.format, false, Format::Human),
+            Command::Status(args) => args.format.into(),
             Command::Schema { .. } | Command::Completions { .. } | Command::Man { .. } => {
                 Format::Human
             }
@@ -437,11 +459,16 @@ pub fn run() -> ExitCode {
         }
         Command::New(args) => Report::exit_only(crate::new::run(args, format)),
         Command::Metrics(args) => crate::metrics::run(&args, format),
+        Command::Status(args) => cmd::status::run(&args, format),
         Command::Catalog { service, input, .. } => {
             cmd::catalog::run(&service, &input.inputs(), format)
         }
-        Command::Completions { shell } => crate::manual::completions(shell),
-        Command::Man { out } => crate::manual::man(out.as_deref()),
+        Command::Completions { shell } => {
+            crate::manual::completions(<Cli as clap::CommandFactory>::command(), shell)
+        }
+        Command::Man { out } => {
+            crate::manual::man(<Cli as clap::CommandFactory>::command(), out.as_deref())
+        }
     };
     ExitCode::from(finish(report, format))
 }
@@ -496,6 +523,8 @@ impl PinArgs {
         SourceOverrides {
             sha: self.source_sha.clone(),
             image_tag: self.image_tag.clone(),
+            image_digest: self.image_digest.clone(),
+            review_only: false,
         }
     }
 }

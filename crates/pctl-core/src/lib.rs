@@ -13,11 +13,15 @@
 pub mod aws;
 pub mod catalog;
 pub mod compile;
+pub mod contract;
 pub mod cost;
 pub mod diag;
 pub mod digest;
+pub mod exemption;
 pub mod expand;
 pub mod graph;
+pub mod guardrails;
+pub mod image;
 pub mod layout;
 pub mod load;
 pub mod model;

@@ -13,6 +13,7 @@ pub mod escape;
 mod feed;
 mod manifest;
 mod output;
+mod selection;
 
 use crate::diag::Diagnostic;
 pub use crate::record::Class;
@@ -24,7 +25,7 @@ pub use feed::Feed;
 use feed::template_error;
 pub use manifest::{Blueprint, Output, OverrideFile, Role, Scope};
 use minijinja::{Environment, Value as JValue};
-pub use output::{CATALOG_OWNER, Owner, RenderedFile};
+pub use output::{CATALOG_OWNER, Owner, RenderedFile, Tree};
 use output::{Expected, add_kustomizations, check_output_path, describe_owner, finish, one_line};
 use rayon::prelude::*;
 use serde_json::{Map, Value, json};
@@ -61,9 +62,6 @@ pub struct Expanded {
 pub type ServiceCheck<'a> =
     dyn Fn(usize, &Service, &[(String, String)], &[Value]) -> Vec<Diagnostic> + Sync + 'a;
 
-/// The rendered deploy tree: relative path -> file. A BTreeMap, so iteration is sorted.
-pub type Tree = BTreeMap<String, RenderedFile>;
-
 /// All blueprints of a run, with their templates compiled into one environment.
 pub struct BlueprintSet {
     env: &'static Environment<'static>,
@@ -75,6 +73,8 @@ pub struct BlueprintSet {
     sources: SourceMap,
     /// The platform schema with these blueprints' resource types, compiled once.
     schema: std::sync::Arc<PlatformSchema>,
+    /// Workload kind -> the blueprint a service of that kind uses without `spec.blueprint`.
+    defaults: BTreeMap<String, String>,
 }
 
 impl BlueprintSet {
@@ -102,13 +102,10 @@ impl BlueprintSet {
     }
 
     fn workload_for(&self, svc: &Service) -> Option<&Blueprint> {
+        let name = svc.blueprint.as_ref().or(self.defaults.get(&svc.kind))?;
         self.blueprints
             .iter()
-            .find(|b| match (&svc.blueprint, &b.role) {
-                (Some(name), Role::Workload(_)) => &b.name == name,
-                (None, Role::Workload(k)) => k == &svc.kind,
-                _ => false,
-            })
+            .find(|b| matches!(b.role, Role::Workload(_)) && &b.name == name)
     }
 
     /// Evaluates a manifest's condition (compiled at load) in a context.

@@ -46,6 +46,7 @@ pub(super) fn summary(r: &Review, detail: usize) -> String {
     );
     cost(&mut s, r, detail);
     attention(&mut s, r, &changes, detail);
+    s.push_str(&crate::exemption::review_section(r.changes, detail));
     approvals(&mut s, r, detail);
     table(&mut s, r, &changes, detail);
     s

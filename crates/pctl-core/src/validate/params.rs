@@ -8,7 +8,7 @@
 //! the generic fields and T's parameters, so the usual schema diagnostics (unknown field with
 //! "did you mean", enum, pattern, type, required) apply to parameters, located in platform.yaml.
 //! An environment's override cannot name its type (it is the base resource's), so it is checked
-//! against `resourceOverride-T` by [`super::schema::PlatformSchema::validate`].
+//! against `resourceOverride-T` by the platform schema (`schema.rs`).
 
 use crate::diag::{Diagnostic, Span};
 use crate::load::Document;
@@ -30,35 +30,19 @@ pub const RESERVED: &[&str] = &[
     "secret_name",
     "port",
     "category",
+    "placement",
+    "image",
+    "compute",
+    "env",
+    "host",
+    "companion",
+    "connection",
 ];
 /// The port of a resource type whose manifest declares none: an HTTPS API (SQS, S3, ...).
 pub const DEFAULT_PORT: u16 = 443;
 /// `$defs` prefixes of the composed schema's per-type definitions.
 pub const RESOURCE_DEF: &str = "resource-";
 pub const OVERRIDE_DEF: &str = "resourceOverride-";
-
-/// What the loaded blueprints can build: checked against `kind`, `blueprint` and resource types.
-#[derive(Debug, Clone)]
-pub struct Capabilities {
-    /// (kind, blueprint name) for workload blueprints.
-    pub workloads: Vec<(String, String)>,
-    /// Resource types that have a blueprint, sorted by name.
-    pub resource_types: Vec<ResourceType>,
-    /// The platform schema composed with those types, compiled once per run.
-    pub schema: std::sync::Arc<super::schema::PlatformSchema>,
-}
-
-impl Capabilities {
-    pub fn resource_type(&self, name: &str) -> Option<&ResourceType> {
-        self.resource_types.iter().find(|t| t.name == name)
-    }
-    pub fn resource_type_names(&self) -> Vec<&str> {
-        self.resource_types
-            .iter()
-            .map(|t| t.name.as_str())
-            .collect()
-    }
-}
 
 /// One resource type, from its blueprint's manifest.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,6 +63,11 @@ pub struct ResourceType {
     pub parameters: Map<String, Value>,
     /// Parameters platform.yaml must give.
     pub required: Vec<String>,
+    /// Connection property -> description: what `env` templates of a resource may name
+    /// (`{host}`); empty: the type takes no `env` (see super::connection).
+    pub connection: Map<String, Value>,
+    /// Whether (and how) it can run in the service's namespace (`placement: in-cluster`).
+    pub in_cluster: Option<super::connection::InCluster>,
 }
 
 /// The resource fields of a manifest as written (see blueprints/README.md).
@@ -88,6 +77,8 @@ pub struct ManifestFields<'a> {
     pub sized: Option<bool>,
     pub category: Option<&'a str>,
     pub parameters: Option<&'a Value>,
+    pub connection: Option<&'a Value>,
+    pub in_cluster: Option<&'a Value>,
 }
 
 impl ManifestFields<'_> {
@@ -134,6 +125,12 @@ impl ManifestFields<'_> {
         }
         if self.parameters.is_some() {
             v.push("parameters");
+        }
+        if self.connection.is_some() {
+            v.push("connection");
+        }
+        if self.in_cluster.is_some() {
+            v.push("in_cluster");
         }
         v
     }
@@ -190,6 +187,8 @@ impl ResourceType {
                 }
             },
         };
+        let (connection, in_cluster) =
+            super::connection::read_manifest(fields, file, doc, &mut diags);
         if !diags.is_empty() {
             return Err(diags);
         }
@@ -202,6 +201,8 @@ impl ResourceType {
             category: fields.category.map(str::to_string),
             parameters,
             required,
+            connection,
+            in_cluster,
         })
     }
 
@@ -395,7 +396,7 @@ fn parameters(
                         err(
                             format!(
                                 "`required` names `{}`, which `properties` does not declare",
-                                super::schema::plain(r)
+                                r.as_str().map_or_else(|| r.to_string(), str::to_string)
                             ),
                             &at,
                             false,
@@ -482,7 +483,9 @@ pub fn compose(base: &Value, types: &[ResourceType]) -> Value {
         }
     }
 
+    let base_defs = defs.clone();
     for t in types {
+        let defs_for_fields = &base_defs;
         let mut props = Map::new();
         props.insert("type".into(), json!({"const": t.name}));
         if t.sized {
@@ -492,6 +495,7 @@ pub fn compose(base: &Value, types: &[ResourceType]) -> Value {
         if t.sized {
             over_props.insert("size".into(), json!(true));
         }
+        super::connection::compose_fields(t, defs_for_fields, &mut props, &mut over_props);
         for (p, s) in &t.parameters {
             props.insert(p.clone(), s.clone());
             over_props.insert(p.clone(), s.clone());
@@ -582,6 +586,8 @@ mod tests {
             .unwrap()
             .clone(),
             required: vec!["engine_version".into()],
+            connection: Map::new(),
+            in_cluster: None,
         }
     }
 
