@@ -28,4 +28,5 @@ pub mod record;
 pub mod resolve;
 pub mod review;
 pub mod source;
+pub mod telemetry;
 pub mod validate;

@@ -366,9 +366,15 @@ pub fn resolve(intent: &Intent, org: &Org, org_ctx: &Value, source: &Source) -> 
         }
         resource_ports.sort();
         resource_ports.dedup();
+        // Where the pods send telemetry (the intent's own endpoint wins), for their egress.
+        let otlp_endpoint = vars
+            .get("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .cloned()
+            .unwrap_or_else(|| text(&obs["otel_endpoint"]));
         let deployment = json!({
             "environment": env_ctx,
             "otel_env": otel_env,
+            "otlp": crate::telemetry::otlp_destination(&otlp_endpoint),
             "resource_ports": resource_ports,
             "dashboard": dashboard,
             "namespace": m.name,
