@@ -55,6 +55,7 @@ impl InputArgs {
             policies: self.policies.clone(),
             shard: self.shard,
             allow_none: false,
+            deploy_repo: Default::default(),
         }
     }
 }

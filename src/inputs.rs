@@ -25,6 +25,20 @@ pub struct Inputs {
     pub shard: Option<(u32, u32)>,
     /// A run may have no platform.yaml at all (`publish --remove` from an emptied repository).
     pub allow_none: bool,
+    /// Where the GitOps entry points' deploy repository comes from (see `pctl_core::gitops`).
+    pub deploy_repo: DeployRepo,
+}
+
+/// The deploy repository of a run's GitOps entry points.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum DeployRepo {
+    /// The organisation config must name it when the blueprints write entry points.
+    #[default]
+    FromConfig,
+    /// The organisation config's, else this URL (publish and diff: `--deploy-repo`).
+    Or(String),
+    /// The run writes no deploy tree (cost): entry points are not used.
+    Unused,
 }
 
 /// Reads a file as UTF-8 text with the limits every input gets. Errors are diagnostics.
@@ -154,6 +168,7 @@ pub fn check_inputs(
         policies: None,
         shard: None,
         allow_none: false,
+        deploy_repo: DeployRepo::FromConfig,
     })
 }
 

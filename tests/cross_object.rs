@@ -16,7 +16,6 @@
 //! The helpers (objects by kind, pods of a workload, ports, NetworkPolicy evaluation, ...) are
 //! in `cross_object/tree.rs`; a new invariant is a helper there and a check here.
 
-#[allow(dead_code)]
 mod support;
 #[path = "cross_object/tree.rs"]
 mod tree;
@@ -136,10 +135,10 @@ fn selectors_select_what_they_mean_to_and_ports_exist() {
                 checked += 1;
                 let spec = o.spec();
                 match o.kind() {
-                    "Deployment" | "Rollout" | "StatefulSet" | "DaemonSet" => {
-                        if !selector_matches(&spec["selector"], &pod_labels(&o.v)) {
-                            bad.push(format!("{}: selector does not match its pod labels", at(o)));
-                        }
+                    "Deployment" | "Rollout" | "StatefulSet" | "DaemonSet"
+                        if !selector_matches(&spec["selector"], &pod_labels(&o.v)) =>
+                    {
+                        bad.push(format!("{}: selector does not match its pod labels", at(o)));
                     }
                     "Service" => {
                         let sel = spec["selector"].as_object().cloned().unwrap_or_default();
@@ -221,13 +220,12 @@ fn selectors_select_what_they_mean_to_and_ports_exist() {
                             }
                         }
                     }
-                    "PodDisruptionBudget" => {
+                    "PodDisruptionBudget"
                         if !ws
                             .iter()
-                            .any(|w| selector_matches(&spec["selector"], &w.pod_labels))
-                        {
-                            bad.push(format!("{}: selects no pod of the folder", at(o)));
-                        }
+                            .any(|w| selector_matches(&spec["selector"], &w.pod_labels)) =>
+                    {
+                        bad.push(format!("{}: selects no pod of the folder", at(o)));
                     }
                     "HorizontalPodAutoscaler" => {
                         let r = &spec["scaleTargetRef"];
@@ -255,13 +253,12 @@ fn selectors_select_what_they_mean_to_and_ports_exist() {
                             _ => {}
                         }
                     }
-                    "NetworkPolicy" => {
+                    "NetworkPolicy"
                         if !ws
                             .iter()
-                            .any(|w| selector_matches(&spec["podSelector"], &w.pod_labels))
-                        {
-                            bad.push(format!("{}: selects no pod of the folder", at(o)));
-                        }
+                            .any(|w| selector_matches(&spec["podSelector"], &w.pod_labels)) =>
+                    {
+                        bad.push(format!("{}: selects no pod of the folder", at(o)));
                     }
                     "Ingress" => {
                         for rule in spec["rules"].as_array().into_iter().flatten() {
@@ -1058,30 +1055,39 @@ fn render(args: &[&str], tmp: &Path) -> (support::Run, Tree) {
     (run, tree)
 }
 
+/// `<fixture>/pctl-org.yaml` without its `deploy_repository:` block, written into `dir`.
+fn org_without_deploy_repository(fixture: &str, dir: &Path) -> PathBuf {
+    let text =
+        std::fs::read_to_string(Path::new(ROOT).join(fixture).join("pctl-org.yaml")).unwrap();
+    let mut skip = false;
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            if l.trim_start().starts_with("deploy_repository:") {
+                skip = true;
+                return false;
+            }
+            if skip && l.starts_with("    ") {
+                return false;
+            }
+            skip = false;
+            true
+        })
+        .collect();
+    assert!(
+        kept.len() < text.lines().count(),
+        "{fixture} names no deploy repository"
+    );
+    let org = dir.join("pctl-org.yaml");
+    std::fs::write(&org, kept.join("\n") + "\n").unwrap();
+    org
+}
+
 #[test]
 fn an_organisation_without_a_deploy_repository_renders_no_gitops_entry_point() {
     for fixture in ["fixtures/acme", "fixtures/acme-flux"] {
         let tmp = tempfile::tempdir().unwrap();
-        let text =
-            std::fs::read_to_string(Path::new(ROOT).join(fixture).join("pctl-org.yaml")).unwrap();
-        // Drop `deploy_repository:` and its indented lines.
-        let mut skip = false;
-        let kept: Vec<&str> = text
-            .lines()
-            .filter(|l| {
-                if l.trim_start().starts_with("deploy_repository:") {
-                    skip = true;
-                    return false;
-                }
-                if skip && l.starts_with("    ") {
-                    return false;
-                }
-                skip = false;
-                true
-            })
-            .collect();
-        let org = tmp.path().join("pctl-org.yaml");
-        std::fs::write(&org, kept.join("\n") + "\n").unwrap();
+        let org = org_without_deploy_repository(fixture, tmp.path());
         let (run, tree) = render(
             &["--all", fixture, "--org", org.to_str().unwrap()],
             tmp.path(),
@@ -1093,21 +1099,41 @@ fn an_organisation_without_a_deploy_repository_renders_no_gitops_entry_point() {
             bad.join("\n")
         );
         assert_eq!(run.code, 1, "{fixture}: {}", run.describe());
+        assert!(tree.files.is_empty(), "{fixture}: nothing may be written");
         let diags = run.json()["diagnostics"].clone();
         let located = diags.as_array().into_iter().flatten().any(|d| {
-            d["file"]
-                .as_str()
-                .is_some_and(|f| f.ends_with("pctl-org.yaml"))
-                && d["span"]["line"].as_u64().is_some()
-                && d["message"]
+            d["code"] == "org/no-deploy-repository"
+                && d["file"]
                     .as_str()
-                    .is_some_and(|m| m.contains("deploy_repository"))
+                    .is_some_and(|f| f.ends_with("pctl-org.yaml"))
+                && d["span"]["line"].as_u64().is_some()
         });
         assert!(
             located,
             "{fixture}: no located diagnostic about deploy_repository: {diags:#}"
         );
     }
+}
+
+#[test]
+fn publish_takes_the_gitops_source_from_deploy_repo_when_the_organisation_names_none() {
+    let tmp = tempfile::tempdir().unwrap();
+    let org = org_without_deploy_repository("fixtures/acme-flux", tmp.path());
+    let bare = support::bare_repo(tmp.path(), "deploy.git");
+    let url = support::file_url(&bare);
+    let mut cmd = support::pctl();
+    cmd.args([
+        "publish",
+        "--all",
+        "fixtures/acme-flux",
+        "--org",
+        org.to_str().unwrap(),
+    ])
+    .args(["--source-sha", support::SHA, "--image-tag", support::TAG])
+    .args(["--deploy-repo", &url, "--format", "json"]);
+    support::run(cmd).expect_code(0);
+    let source = support::show_text(&bare, "main", "clusters/prod/gitrepository.yaml");
+    assert!(source.contains(&format!("url: \"{url}\"")), "{source}");
 }
 
 #[test]

@@ -24,6 +24,10 @@ pub fn run(input: &Inputs, by: By, format: Format) -> Report {
         sha: Some("0".repeat(40)),
         image_tag: Some("cost".into()),
     };
+    let input = &Inputs {
+        deploy_repo: crate::inputs::DeployRepo::Unused,
+        ..input.clone()
+    };
     let Built {
         run,
         org,

@@ -79,8 +79,12 @@ pub struct Tree {
 impl Tree {
     pub fn load(dir: &Path, name: &str) -> Tree {
         let mut files = BTreeMap::new();
-        for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
-            let entry = entry.unwrap();
+        // A folder that was never written (a failed render) is an empty tree.
+        for entry in walkdir::WalkDir::new(dir)
+            .sort_by_file_name()
+            .into_iter()
+            .flatten()
+        {
             if entry.file_type().is_file() {
                 let rel = entry
                     .path()

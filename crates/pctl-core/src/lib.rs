@@ -17,6 +17,7 @@ pub mod cost;
 pub mod diag;
 pub mod digest;
 pub mod expand;
+pub mod gitops;
 pub mod graph;
 pub mod layout;
 pub mod load;
