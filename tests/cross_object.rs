@@ -605,6 +605,68 @@ fn the_network_policy_model_is_not_vacuous() {
     assert_eq!(in_cluster_address("a: b"), None);
 }
 
+#[test]
+fn the_selector_and_port_model_is_not_vacuous() {
+    let labels: serde_json::Map<String, Value> = serde_json::from_value(
+        serde_json::json!({"app.kubernetes.io/name": "storefront-primary", "tier": "web"}),
+    )
+    .unwrap();
+    let sel = |v: Value| selector_matches(&v, &labels);
+    assert!(sel(serde_json::json!({"matchLabels": {"tier": "web"}})));
+    assert!(!sel(serde_json::json!({"matchLabels": {"tier": "db"}})));
+    assert!(sel(
+        serde_json::json!({"matchExpressions": [{"key": "app.kubernetes.io/name", "operator": "In", "values": ["storefront", "storefront-primary"]}]})
+    ));
+    assert!(!sel(
+        serde_json::json!({"matchExpressions": [{"key": "app.kubernetes.io/name", "operator": "NotIn", "values": ["storefront-primary"]}]})
+    ));
+    assert!(!sel(
+        serde_json::json!({"matchExpressions": [{"key": "missing", "operator": "Exists"}]})
+    ));
+    // Flagger's copies: the primary Deployment and the Services it owns
+    let flagger = cases()
+        .into_iter()
+        .find(|c| c.name == "acme-flagger")
+        .unwrap();
+    let dir = Dir {
+        env: "prod".into(),
+        service: "storefront".into(),
+    };
+    let ws = workloads(&flagger.tree, &dir);
+    let primary = ws
+        .iter()
+        .find(|w| w.name == "storefront-primary")
+        .expect("Flagger's primary");
+    assert_eq!(
+        primary.pod_labels["app.kubernetes.io/name"],
+        "storefront-primary"
+    );
+    let apex = services(&flagger.tree, &dir)
+        .into_iter()
+        .find(|s| s.name == "storefront")
+        .unwrap();
+    assert!(map_matches(&apex.selector, &primary.pod_labels));
+    // a dependency's Service port resolves to its container port
+    let argo = cases()
+        .into_iter()
+        .find(|c| c.name == "acme-argocd")
+        .unwrap();
+    let addr = in_cluster_address("http://auth-service.auth-service.svc.cluster.local").unwrap();
+    let ports =
+        backend_ports(&argo.tree, "prod", &addr).expect("auth-service's Service in the tree");
+    assert!(!ports.is_empty() && !ports.contains(&80), "{ports:?}");
+    // a canary runs twice its replicas (and a surge); the quota model knows it
+    let rollout_dir = Dir {
+        env: "prod".into(),
+        service: "payment-api".into(),
+    };
+    let rollout = workloads(&argo.tree, &rollout_dir)
+        .into_iter()
+        .find(|w| w.kind == "Rollout")
+        .unwrap();
+    assert_eq!(max_pods(&argo.tree, &rollout_dir, &rollout), 2 * 10 + 3);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Team access: RoleBindings, quotas, limits
 

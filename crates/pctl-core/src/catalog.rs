@@ -3,10 +3,13 @@
 //!
 //! - `catalog/<service>/catalog-info.yaml` (Backstage entities) is a blueprint
 //!   (`blueprints/catalog/`), owned by its service like any other output.
-//! - `catalog/index.json` and `catalog/systems.yaml` depend on *every* service (dependents,
-//!   shared systems), so they are built here, only by runs that see the whole organisation
-//!   (`--all`, nothing failed), and belong to [`Owner::Catalog`] with its own record
-//!   `.pctl/catalog.json`: a single service's run never renders, changes or deletes them.
+//! - `catalog/index.json` and `catalog/systems.yaml` (systems no team declares) depend on
+//!   *every* service (dependents, shared systems), so they are built here, only by runs that
+//!   see the whole organisation (`--all`, nothing failed), and belong to [`Owner::Catalog`]
+//!   with its own record `.pctl/catalog.json`: a single service's run never renders, changes
+//!   or deletes them. So do the teams' Argo CD projects (`crate::teams::entities`).
+//! - Groups and the systems teams declare come from the organisation config alone: the root
+//!   `catalog-info.yaml`, an organisation file (`crate::teams::entities::org_catalog`).
 //! - [`entry`] is one service's record, shared by `index.json` and `pctl catalog`.
 
 use crate::diag::Diagnostic;
@@ -35,6 +38,60 @@ fn resolve_with(intent: &Intent, org: &Org, org_ctx: &Value) -> resolve::Service
         image_tag: "catalog".into(),
     };
     resolve::resolve(intent, org, org_ctx, &source)
+}
+
+/// The web address of a repository (what Backstage links and `source-location` need):
+/// `https://` and `http://` URLs as they are (without `.git`), `git@host:path` and
+/// `ssh://host/path` as `https://host/path`; None for anything else (`unknown`, a path).
+pub fn repository_url(repo: &str) -> Option<String> {
+    let repo = repo.trim();
+    let web = if repo.starts_with("https://") || repo.starts_with("http://") {
+        repo.to_string()
+    } else if let Some(rest) = repo.strip_prefix("git@") {
+        let (host, path) = rest.split_once(':')?;
+        format!("https://{host}/{path}")
+    } else if let Some(rest) = repo.strip_prefix("ssh://") {
+        let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+        let (host, path) = rest.split_once('/')?;
+        let host = host.split(':').next()?;
+        format!("https://{host}/{path}")
+    } else {
+        return None;
+    };
+    let web = web.trim_end_matches('/');
+    let web = web.strip_suffix(".git").unwrap_or(web);
+    let host_and_path = web.split_once("://")?.1;
+    let ok = !host_and_path.is_empty()
+        && !host_and_path.starts_with('/')
+        && !web.chars().any(|c| c.is_whitespace() || c.is_control());
+    ok.then(|| web.to_string())
+}
+
+/// The PagerDuty service of an on-call URL
+/// (`https://<account>.pagerduty.com/service-directory/<ID>` or `.../services/<ID>`), for
+/// Backstage's PagerDuty plugin.
+pub fn pagerduty_service_id(oncall: &str) -> Option<String> {
+    let rest = oncall.strip_prefix("https://")?;
+    let (host, path) = rest.split_once('/')?;
+    if !host.ends_with(".pagerduty.com") {
+        return None;
+    }
+    let mut segs = path.split(['?', '#']).next()?.split('/');
+    match (segs.next(), segs.next(), segs.next()) {
+        (Some("service-directory" | "services"), Some(id), None | Some(""))
+            if !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric()) =>
+        {
+            Some(id.to_string())
+        }
+        _ => None,
+    }
+}
+
+/// What `service` gains for the catalog: `repository_url` (a web address, or none) and
+/// `pagerduty_service_id` (from `oncall`, or none).
+pub fn extend_service(ctx: &mut Value) {
+    ctx["repository_url"] = json!(ctx["repository"].as_str().and_then(repository_url));
+    ctx["pagerduty_service_id"] = json!(ctx["oncall"].as_str().and_then(pagerduty_service_id));
 }
 
 fn opt(v: &Value) -> Value {
@@ -114,7 +171,7 @@ pub fn entry(svc: &resolve::Service, org: &Org, dependents: Option<Vec<String>>)
             "runbook": s["runbook"],
             "cost_center": team["cost_center"],
         },
-        "repository": opt(&s["repository"]),
+        "repository": opt(&s["repository_url"]),
         "environments": envs,
         "endpoints": endpoints,
         "slo": s["slo"],
@@ -177,9 +234,10 @@ pub fn systems(intents: &[&Checked<Intent>]) -> BTreeMap<String, (String, Vec<St
         .collect()
 }
 
-/// `catalog/index.json`, `catalog/systems.yaml` (when any service names a system) and their
-/// record `.pctl/catalog.json`, for a run over the whole organisation. Every file is checked
-/// like a rendered one.
+/// `catalog/index.json`, `catalog/systems.yaml` (when a service names a system no team
+/// declares), `.github/CODEOWNERS`, the teams' AppProjects (Argo CD) and their record
+/// `.pctl/catalog.json`, for a run over the whole organisation. Every file is checked like a
+/// rendered one.
 pub fn org_files(
     org: &Org,
     intents: &[&Checked<Intent>],
@@ -189,6 +247,12 @@ pub fn org_files(
     ordered.sort_by(|a, b| a.model.metadata.name.cmp(&b.model.metadata.name));
     let deps = dependents(&ordered);
     let systems = systems(&ordered);
+    // Systems a team declares are in the organisation's root catalog-info.yaml.
+    let declared = crate::teams::declared_systems(org);
+    let undeclared: BTreeMap<&String, &(String, Vec<String>)> = systems
+        .iter()
+        .filter(|(name, _)| !declared.contains_key(*name))
+        .collect();
     let services: Vec<Value> = {
         use rayon::prelude::*;
         let org_ctx = resolve::org_context(org);
@@ -215,12 +279,12 @@ pub fn org_files(
         INDEX_PATH.to_string(),
         serde_json::to_string_pretty(&index).expect("json") + "\n",
     )];
-    if !systems.is_empty() {
+    if !undeclared.is_empty() {
         let header = format!(
             "# generated by pctl from the platform.yaml files of organisation {} — do not edit\n",
             org.metadata.name.replace(['\n', '\r'], " ")
         );
-        let docs: Vec<String> = systems
+        let docs: Vec<String> = undeclared
             .iter()
             .map(|(name, (owner, members))| {
                 let doc = json!({
@@ -242,6 +306,7 @@ pub fn org_files(
         files.push((SYSTEMS_PATH.to_string(), header + &docs.join("---\n")));
     }
     files.push((CODEOWNERS_PATH.to_string(), codeowners(org, &ordered)));
+    files.extend(crate::teams::entities::app_projects(org, &ordered));
     let mut tree = Tree::new();
     let mut diags = Vec::new();
     for (path, content) in files {
@@ -481,4 +546,62 @@ pub fn human(e: &Value) -> String {
         e["catalog_file"].as_str().unwrap_or_default().into(),
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{pagerduty_service_id, repository_url};
+
+    #[test]
+    fn repositories_become_web_addresses_or_nothing() {
+        for (repo, web) in [
+            (
+                "https://github.com/acme/api",
+                Some("https://github.com/acme/api"),
+            ),
+            (
+                "https://github.com/acme/api.git",
+                Some("https://github.com/acme/api"),
+            ),
+            (
+                "git@github.com:acme/api.git",
+                Some("https://github.com/acme/api"),
+            ),
+            (
+                "ssh://git@git.example.com:2222/acme/api.git",
+                Some("https://git.example.com/acme/api"),
+            ),
+            ("unknown", None),
+            ("", None),
+            ("/srv/git/api", None),
+            ("https://", None),
+            ("https://host/a b", None),
+        ] {
+            assert_eq!(repository_url(repo).as_deref(), web, "{repo}");
+        }
+    }
+
+    #[test]
+    fn pagerduty_services_from_oncall_urls() {
+        assert_eq!(
+            pagerduty_service_id("https://example.pagerduty.com/service-directory/PAY1").as_deref(),
+            Some("PAY1")
+        );
+        assert_eq!(
+            pagerduty_service_id("https://acme.pagerduty.com/services/P123ABC").as_deref(),
+            Some("P123ABC")
+        );
+        assert_eq!(
+            pagerduty_service_id("https://acme.pagerduty.com/schedules/P1"),
+            None
+        );
+        assert_eq!(
+            pagerduty_service_id("https://pagerduty.com.evil/services/P1"),
+            None
+        );
+        assert_eq!(
+            pagerduty_service_id("https://wiki.example.com/oncall"),
+            None
+        );
+    }
 }

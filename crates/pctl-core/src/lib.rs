@@ -29,5 +29,6 @@ pub mod record;
 pub mod resolve;
 pub mod review;
 pub mod source;
+pub mod teams;
 pub mod telemetry;
 pub mod validate;

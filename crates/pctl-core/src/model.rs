@@ -231,6 +231,8 @@ pub struct OrgSpec {
     pub direct_publish: bool,
     /// AWS: workload identity, data-store network and profile, keys, alarm routing.
     pub aws: Option<crate::aws::Aws>,
+    /// How service namespaces' ResourceQuotas are sized (`crate::teams`).
+    pub quota: Option<crate::teams::Quota>,
 }
 
 fn yes() -> bool {
@@ -273,8 +275,11 @@ pub struct Team {
     pub contact: Option<String>,
     pub cost_center: Option<String>,
     pub budget_usd_month: Option<f64>,
-    /// Where the team's CloudWatch alarms go (`crate::aws`).
+    /// Where the team's CloudWatch alarms go (`crate::aws`) and its on-call (`crate::teams`).
     pub alerts: Option<crate::aws::TeamAlerts>,
+    /// Identity-provider group, on-call schedule, systems (`crate::teams`).
+    #[serde(flatten)]
+    pub fields: crate::teams::TeamFields,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

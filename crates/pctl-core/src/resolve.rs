@@ -53,6 +53,7 @@ pub fn org_context(org: &Org) -> Value {
         "progressive_delivery": org.progressive_delivery(),
         "observability": observability_context(org),
         "aws": crate::aws::org_context(org),
+        "teams": crate::teams::org_context(org),
     })
 }
 
@@ -181,17 +182,18 @@ pub fn resolve(intent: &Intent, org: &Org, org_ctx: &Value, source: &Source) -> 
     let m = &intent.metadata;
     let s = &intent.spec;
     let team = org.team(&m.owner);
-    let team_ctx = json!({
+    let mut team_ctx = json!({
         "name": m.owner,
         "contact": team.and_then(|t| t.contact.clone()),
         "cost_center": team.and_then(|t| t.cost_center.clone()),
         "budget_usd_month": team.and_then(|t| t.budget_usd_month),
     });
+    crate::teams::extend_team(&mut team_ctx, org, &m.owner);
     let cost_center = team
         .and_then(|t| t.cost_center.clone())
         .unwrap_or_else(|| "none".into());
     let image_ref = format!("{}:{}", s.image, source.image_tag);
-    let service_ctx = json!({
+    let mut service_ctx = json!({
         "name": m.name,
         "kind": intent.kind,
         "owner": m.owner,
@@ -242,6 +244,7 @@ pub fn resolve(intent: &Intent, org: &Org, org_ctx: &Value, source: &Source) -> 
         },
         "has_resources": !s.resources.is_empty(),
     });
+    crate::catalog::extend_service(&mut service_ctx);
     let source_ctx = json!({"repository": source.repository, "sha": source.sha});
 
     // Deploy to the environments the intent names, in the organisation's order.
@@ -371,7 +374,7 @@ pub fn resolve(intent: &Intent, org: &Org, org_ctx: &Value, source: &Source) -> 
             .get("OTEL_EXPORTER_OTLP_ENDPOINT")
             .cloned()
             .unwrap_or_else(|| text(&obs["otel_endpoint"]));
-        let deployment = json!({
+        let mut deployment = json!({
             "environment": env_ctx,
             "otel_env": otel_env,
             "otlp": crate::telemetry::otlp_destination(&otlp_endpoint),
@@ -397,6 +400,8 @@ pub fn resolve(intent: &Intent, org: &Org, org_ctx: &Value, source: &Source) -> 
                 namespace: &m.name,
             }),
         });
+        // Team access, namespace quota, on-call routing.
+        crate::teams::extend_deployment(&mut deployment, org, intent, env);
         let mut labels = Map::new();
         labels.insert("app.kubernetes.io/name".into(), json!(m.name));
         labels.insert(
