@@ -755,6 +755,19 @@ fn team_access_quotas_and_limits_fit_every_service_namespace() {
                     ));
                 }
             }
+            for o in t.in_dir(&dir) {
+                if matches!(
+                    o.kind(),
+                    "RoleBinding" | "ResourceQuota" | "LimitRange" | "AlertmanagerConfig"
+                ) && o.namespace() != ns
+                {
+                    bad.push(format!(
+                        "{at}: {} is in namespace `{}`, not the service's {ns}",
+                        o.at(),
+                        o.namespace()
+                    ));
+                }
+            }
             let quotas = t.kind_in(&dir, "ResourceQuota");
             if quotas.is_empty() && !case.overrides {
                 bad.push(format!("{at}: no ResourceQuota in namespace {ns}"));
