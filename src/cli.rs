@@ -4,8 +4,9 @@
 use crate::cmd;
 use crate::discover::SourceOverrides;
 use crate::exit::{self, Report};
+use crate::formats::{self, CheckFormat, CostFormat, GraphFormat, ReviewFormat, TextFormat};
 use crate::inputs::Inputs;
-use crate::report::Format;
+use crate::report::{Format, Verbosity};
 use clap::{Parser, Subcommand};
 use pctl_core::validate::schema;
 use std::io::Write;
@@ -13,15 +14,39 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
-#[command(name = "pctl", version, about = "GitOps intent compiler: platform.yaml -> deploy repository", long_about = None)]
+#[command(
+    name = "pctl",
+    version,
+    about = "GitOps intent compiler: platform.yaml -> deploy repository",
+    long_about = "GitOps intent compiler: reads each application's platform.yaml (what it is, who \
+owns it, what it needs), validates it against the organisation's rules and compiles it through \
+blueprints into the Kubernetes manifests, Terraform and pipelines of a GitOps deploy repository.",
+    after_help = "Exit status: 0 success (warnings allowed), 1 invalid input or a refused change, \
+2 usage or environment error.\nDocumentation: docs/ in pctl's repository (`pctl man` prints the manual page).",
+    propagate_version = true
+)]
 pub struct Cli {
-    /// Output format for diagnostics [default: github when GITHUB_ACTIONS=true, else human]
-    #[arg(long, global = true, value_enum)]
-    format: Option<Format>,
+    /// When to colour output: auto (a terminal, unless NO_COLOR is set), always or never
+    #[arg(long, global = true, value_enum, default_value_t = ColorWhen::Auto, value_name = "WHEN")]
+    color: ColorWhen,
+    /// Print only errors and the result: no warnings, notes or progress bar
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Print every warning in full, with its source (warnings are grouped per kind by default)
+    #[arg(short, long, global = true)]
+    verbose: bool,
     #[command(subcommand)]
     command: Command,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+/// What every command that reads platform.yaml shares.
 #[derive(clap::Args, Debug, Clone)]
 struct InputArgs {
     /// An application folder (holding platform.yaml), a platform.yaml, or with --all an organisation checkout
@@ -30,15 +55,26 @@ struct InputArgs {
     /// Find every platform.yaml below PATH (skips hidden folders, target/ and node_modules/)
     #[arg(long)]
     all: bool,
-    /// Organisation config [default: PATH/pctl-org.yaml, else the built-in example organisation]
-    #[arg(long, value_name = "FILE")]
+    /// Organisation config: a pctl-org.yaml, or a folder holding one (a checkout of the platform
+    /// repository) [default: pctl-org.yaml in PATH or a folder above, else the built-in example]
+    #[arg(long, value_name = "PATH", env = "PCTL_ORG")]
     org: Option<PathBuf>,
     /// Folder of blueprints that override or add to the built-in ones
     #[arg(long, value_name = "DIR")]
     blueprints: Option<PathBuf>,
+}
+
+/// Commands that evaluate the organisation's policies.
+#[derive(clap::Args, Debug, Clone)]
+struct PolicyArgs {
     /// Folder (or file) of Rego policies to evaluate for every service, besides the organisation's `spec.policies`
     #[arg(long, value_name = "DIR")]
     policies: Option<PathBuf>,
+}
+
+/// Commands that render, and so can split the organisation.
+#[derive(clap::Args, Debug, Clone)]
+struct ShardArgs {
     /// Render only shard I of N (e.g. 2/8): a stable partition of services by name, so a CI
     /// matrix can split a large organisation over several machines
     #[arg(long, value_name = "I/N", value_parser = parse_shard)]
@@ -52,10 +88,19 @@ impl InputArgs {
             all: self.all,
             org: self.org.clone(),
             blueprints: self.blueprints.clone(),
-            policies: self.policies.clone(),
-            shard: self.shard,
+            policies: None,
+            shard: None,
             allow_none: false,
+            require_repository: false,
             deploy_repo: Default::default(),
+        }
+    }
+
+    fn with(&self, policies: &PolicyArgs, shard: Option<&ShardArgs>) -> Inputs {
+        Inputs {
+            policies: policies.policies.clone(),
+            shard: shard.and_then(|s| s.shard),
+            ..self.inputs()
         }
     }
 }
@@ -72,47 +117,83 @@ fn parse_shard(s: &str) -> Result<(u32, u32), String> {
     Ok((i, n))
 }
 
+/// A full commit id: 40 hexadecimal characters (64 in a SHA-256 repository), lower-cased.
+fn parse_sha(s: &str) -> Result<String, String> {
+    if matches!(s.len(), 40 | 64) && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(s.to_ascii_lowercase())
+    } else {
+        Err(format!(
+            "expected a full commit id, 40 hexadecimal characters (`git rev-parse HEAD`); got {} character{}",
+            s.chars().count(),
+            if s.chars().count() == 1 { "" } else { "s" }
+        ))
+    }
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Check platform.yaml (and the organisation config): every problem, with file:line:column
     Validate {
         #[command(flatten)]
         input: InputArgs,
+        #[command(flatten)]
+        policies: PolicyArgs,
+        /// Output format [default: github when GITHUB_ACTIONS=true, else human]
+        #[arg(long, value_enum)]
+        format: Option<CheckFormat>,
     },
     /// Compile platform.yaml into the files of the deploy repository
     Render {
         #[command(flatten)]
         input: InputArgs,
+        #[command(flatten)]
+        policies: PolicyArgs,
+        #[command(flatten)]
+        shard: ShardArgs,
+        #[command(flatten)]
+        pins: PinArgs,
         /// Write the tree into this folder (new, empty, or written by pctl before); without it, print the files
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
-        /// Image tag to deploy [default: the source commit]
-        #[arg(long, value_name = "TAG")]
-        image_tag: Option<String>,
-        /// Commit of the application repository [default: its HEAD]
-        #[arg(long, value_name = "SHA")]
-        source_sha: Option<String>,
         /// Render every service, also those whose inputs are unchanged since the last render into --out (and compare every file)
-        #[arg(long)]
+        #[arg(long, requires = "out")]
         no_cache: bool,
+        /// Output format [default: github when GITHUB_ACTIONS=true, else human]
+        #[arg(long, value_enum)]
+        format: Option<CheckFormat>,
     },
     /// Show what publishing would change in the deploy repository, as a unified diff
     Diff {
         #[command(flatten)]
         input: InputArgs,
         #[command(flatten)]
+        policies: PolicyArgs,
+        #[command(flatten)]
+        shard: ShardArgs,
+        #[command(flatten)]
         pins: PinArgs,
         #[command(flatten)]
         deploy: DeployArgs,
+        /// Output format [default: github when GITHUB_ACTIONS=true, else human]
+        #[arg(long, value_enum)]
+        format: Option<ReviewFormat>,
     },
     /// Commit and push exactly the rendered change to the deploy repository
     Publish {
         #[command(flatten)]
         input: InputArgs,
         #[command(flatten)]
+        policies: PolicyArgs,
+        #[command(flatten)]
+        shard: ShardArgs,
+        #[command(flatten)]
         pins: PinArgs,
         #[command(flatten)]
         deploy: DeployArgs,
+        /// When the change touches a protected environment, publish to this review branch
+        /// instead of the deploy branch (non-protected changes still go straight in)
+        #[arg(long, value_name = "BRANCH", conflicts_with = "branch")]
+        protected_via_branch: Option<String>,
         /// Overwrite files edited by hand in the deploy repository (and take over unmanaged files at pctl's paths)
         #[arg(long)]
         force: bool,
@@ -122,29 +203,44 @@ enum Command {
         /// Attempts when other publishers push first
         #[arg(long, default_value_t = 10, value_name = "N")]
         max_attempts: u32,
+        /// Output format [default: github when GITHUB_ACTIONS=true, else human]
+        #[arg(long, value_enum)]
+        format: Option<ReviewFormat>,
     },
     /// Monthly cost per service, team, environment or resource, from the organisation's size catalogue
     Cost {
         #[command(flatten)]
         input: InputArgs,
+        #[command(flatten)]
+        policies: PolicyArgs,
         /// Group by
         #[arg(long, value_enum, default_value = "service")]
         by: crate::cmd::cost::By,
+        /// Output format [default: github when GITHUB_ACTIONS=true, else human]
+        #[arg(long, value_enum)]
+        format: Option<CostFormat>,
     },
-    /// Print the dependency graph of the services found (use --all): --format mermaid (default), dot or json
+    /// Print the dependency graph of the services found (use --all)
     Graph {
         #[command(flatten)]
         input: InputArgs,
+        /// Notation of the graph
+        #[arg(long, value_enum, default_value = "mermaid")]
+        format: GraphFormat,
     },
-    /// Print a JSON Schema (for editors: yaml-language-server)
+    /// Print a JSON Schema (for editors: yaml-language-server); platform.yaml's includes the
+    /// parameters of every resource blueprint
     Schema {
         /// Which schema
         #[arg(value_enum, default_value = "platform")]
         which: SchemaArg,
+        /// Folder of blueprints that override or add to the built-in ones (their resource types' parameters)
+        #[arg(long, value_name = "DIR")]
+        blueprints: Option<PathBuf>,
     },
     /// Start a new service: platform.yaml, a GitHub workflow using the pctl action, a README section
     New(crate::new::NewArgs),
-    /// DORA and adoption metrics from the deploy repository's history (--format human|json|markdown)
+    /// DORA and adoption metrics from the deploy repository's history
     Metrics(crate::metrics::Args),
     /// Who owns a service, how to reach them, what it depends on and what depends on it (with
     /// --all over the organisation checkout), its endpoints, SLA and monthly cost
@@ -153,6 +249,21 @@ enum Command {
         service: String,
         #[command(flatten)]
         input: InputArgs,
+        /// Output format
+        #[arg(long, value_enum, default_value = "human")]
+        format: TextFormat,
+    },
+    /// Print a shell completion script (e.g. `pctl completions bash > ~/.local/share/bash-completion/completions/pctl`)
+    Completions {
+        /// The shell
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), or write one page per command into a folder
+    Man {
+        /// Write pctl.1 and pctl-<command>.1 into this folder instead (e.g. /usr/local/share/man/man1)
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
     },
 }
 
@@ -161,8 +272,8 @@ struct PinArgs {
     /// Image tag to deploy [default: the source commit]
     #[arg(long, value_name = "TAG")]
     image_tag: Option<String>,
-    /// Commit of the application repository [default: its HEAD]
-    #[arg(long, value_name = "SHA")]
+    /// Commit of the application repository, 40 hex digits [default: its HEAD]
+    #[arg(long, value_name = "SHA", value_parser = parse_sha)]
     source_sha: Option<String>,
 }
 
@@ -180,10 +291,6 @@ struct DeployArgs {
     /// With --format markdown: print every diff, split into comment-sized parts after the summary
     #[arg(long)]
     split: bool,
-    /// publish: when the change touches a protected environment, publish to this review branch
-    /// instead of the deploy branch (non-protected changes still go straight in)
-    #[arg(long, value_name = "BRANCH", conflicts_with = "branch")]
-    protected_via_branch: Option<String>,
     /// A service of this run really moved: the repository its record in the deploy repository
     /// names (its previous home). Without it, a service name bound to another repository or team
     /// is refused
@@ -196,6 +303,29 @@ enum SchemaArg {
     Platform,
     Organisation,
 }
+impl Command {
+    /// The format this run renders in: the one given, else its default here (`github` inside
+    /// GitHub Actions for the commands that have it).
+    fn format(&self) -> Format {
+        match self {
+            Command::Validate { format, .. } | Command::Render { format, .. } => {
+                formats::choose(*format, true, Format::Human)
+            }
+            Command::Diff { format, .. } | Command::Publish { format, .. } => {
+                formats::choose(*format, true, Format::Human)
+            }
+            Command::Cost { format, .. } => formats::choose(*format, true, Format::Human),
+            Command::Graph { format, .. } => (*format).into(),
+            Command::Catalog { format, .. } => (*format).into(),
+            Command::New(args) => args.format(),
+            Command::Metrics(args) => formats::choose(args.format, false, Format::Human),
+            Command::Schema { .. } | Command::Completions { .. } | Command::Man { .. } => {
+                Format::Human
+            }
+        }
+    }
+}
+
 pub fn run() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -208,69 +338,92 @@ pub fn run() -> ExitCode {
             });
         }
     };
-    let format = cli.format.unwrap_or_else(|| {
-        if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
-            Format::Github
-        } else {
-            Format::Human
-        }
+    anstream::ColorChoice::write_global(match cli.color {
+        ColorWhen::Auto => anstream::ColorChoice::Auto,
+        ColorWhen::Always => anstream::ColorChoice::Always,
+        ColorWhen::Never => anstream::ColorChoice::Never,
     });
+    let verbosity = if cli.quiet {
+        crate::progress::QUIET.store(true, std::sync::atomic::Ordering::Relaxed);
+        Verbosity::Quiet
+    } else if cli.verbose {
+        Verbosity::Verbose
+    } else {
+        Verbosity::Normal
+    };
+    let format = cli.command.format();
+    crate::report::configure(format, verbosity);
     let report = match cli.command {
-        Command::Validate { input } => cmd::validate::run(&input.inputs()),
+        Command::Validate {
+            input, policies, ..
+        } => cmd::validate::run(&input.with(&policies, None)),
         Command::Render {
             input,
+            policies,
+            shard,
+            pins,
             out,
-            image_tag,
-            source_sha,
             no_cache,
+            ..
         } => cmd::render::run(
-            &input.inputs(),
+            &input.with(&policies, Some(&shard)),
             out.as_deref(),
-            SourceOverrides {
-                sha: source_sha,
-                image_tag,
-            },
+            pins.overrides(),
             !no_cache,
         ),
         Command::Diff {
             input,
+            policies,
+            shard,
             pins,
             deploy,
+            ..
         } => cmd::publish::run(
-            &input.inputs(),
+            &input.with(&policies, Some(&shard)),
             pins.overrides(),
-            &deploy.deploy(),
+            &deploy.deploy(None),
             None,
             format,
         ),
         Command::Publish {
             input,
+            policies,
+            shard,
             pins,
             deploy,
+            protected_via_branch,
             force,
             remove,
             max_attempts,
+            ..
         } => cmd::publish::run(
-            &input.inputs(),
+            &input.with(&policies, Some(&shard)),
             pins.overrides(),
-            &deploy.deploy(),
+            &deploy.deploy(protected_via_branch),
             Some((force, remove, max_attempts)),
             format,
         ),
-        Command::Cost { input, by } => cmd::cost::run(&input.inputs(), by, format),
-        Command::Graph { input } => {
-            cmd::graph::run(&input.inputs(), cli.format.unwrap_or(Format::Mermaid))
-        }
-        Command::Schema { which } => {
+        Command::Cost {
+            input,
+            policies,
+            by,
+            ..
+        } => cmd::cost::run(&input.with(&policies, None), by, format),
+        Command::Graph { input, .. } => cmd::graph::run(&input.inputs(), format),
+        Command::Schema { which, blueprints } => {
             let kind = match which {
                 SchemaArg::Platform => schema::SchemaKind::Platform,
                 SchemaArg::Organisation => schema::SchemaKind::Organisation,
             };
-            Report::new(Vec::new(), Default::default(), exit::OK).stdout(schema::text(kind))
+            cmd::schema::run(kind, blueprints.as_deref())
         }
         Command::New(args) => Report::exit_only(crate::new::run(args, format)),
         Command::Metrics(args) => crate::metrics::run(&args, format),
-        Command::Catalog { service, input } => cmd::catalog::run(&service, &input.inputs(), format),
+        Command::Catalog { service, input, .. } => {
+            cmd::catalog::run(&service, &input.inputs(), format)
+        }
+        Command::Completions { shell } => crate::manual::completions(shell),
+        Command::Man { out } => crate::manual::man(out.as_deref()),
     };
     ExitCode::from(finish(report, format))
 }
@@ -305,7 +458,12 @@ fn finish(report: Report, format: Format) -> u8 {
     }
     if format != Format::Json {
         let mut err = anstream::stderr();
-        for line in &report.notes {
+        let notes: &[String] = if crate::report::verbosity() == Verbosity::Quiet {
+            &[]
+        } else {
+            &report.notes
+        };
+        for line in notes {
             let _ = writeln!(err, "{}", human(line));
         }
         if let Some(line) = &report.closing {
@@ -325,13 +483,13 @@ impl PinArgs {
 }
 
 impl DeployArgs {
-    fn deploy(&self) -> cmd::publish::Deploy {
+    fn deploy(&self, protected_via_branch: Option<String>) -> cmd::publish::Deploy {
         cmd::publish::Deploy {
             deploy_repo: self.deploy_repo.clone(),
             branch: self.branch.clone(),
             report_dir: self.report_dir.clone(),
             split: self.split,
-            protected_via_branch: self.protected_via_branch.clone(),
+            protected_via_branch,
             move_from: self.move_from.clone(),
         }
     }

@@ -76,21 +76,59 @@ pub enum OrgSource {
     Builtin,
 }
 
+/// The organisation config of a run: `explicit` (`--org`: the file, or a folder holding
+/// `pctl-org.yaml`, such as a checkout of the platform repository), else the first
+/// `pctl-org.yaml` in the folder of `root` or any folder above it (like cargo's config: a
+/// monorepo or an organisation checkout keeps it at its top), else the built-in example.
 pub fn find_org(root: &Path, explicit: Option<&Path>) -> OrgSource {
     if let Some(p) = explicit {
+        if p.is_dir() {
+            return OrgSource::File(p.join(ORG_FILE));
+        }
         return OrgSource::File(p.to_path_buf());
     }
-    let dir = if root.is_file() {
+    let start = if root.is_file() {
         root.parent().unwrap_or(Path::new("."))
     } else {
         root
     };
-    let candidate = dir.join(ORG_FILE);
-    if candidate.is_file() {
-        OrgSource::File(candidate)
+    let start = if start.as_os_str().is_empty() {
+        Path::new(".")
     } else {
-        OrgSource::Builtin
+        start
+    };
+    // Relative paths stay relative in messages: only the walk above the start is absolute.
+    let candidate = start.join(ORG_FILE);
+    if candidate.is_file() {
+        return OrgSource::File(candidate);
     }
+    let Ok(abs) = std::path::absolute(start) else {
+        return OrgSource::Builtin;
+    };
+    let mut up = Vec::new();
+    for dir in abs.ancestors().skip(1) {
+        up.push("..");
+        let candidate = dir.join(ORG_FILE);
+        if candidate.is_file() {
+            // `../../pctl-org.yaml` reads better than an absolute path for a relative start.
+            let shown = if root.is_relative() {
+                start.join(up.join("/")).join(ORG_FILE)
+            } else {
+                candidate
+            };
+            return OrgSource::File(shown);
+        }
+    }
+    OrgSource::Builtin
+}
+
+/// The one line that says a run uses the built-in example organisation (stderr, once per
+/// process; `-q` or `--format json` hide it).
+pub fn builtin_org_notice() -> String {
+    format!(
+        "note: no {ORG_FILE} here or in a folder above: using pctl's built-in example organisation `acme` \
+         (example teams, environments and deploy repository); pass --org PATH or set PCTL_ORG to use yours"
+    )
 }
 
 /// What the user pinned on the command line; anything unpinned comes from git.
@@ -100,8 +138,12 @@ pub struct SourceOverrides {
     pub image_tag: Option<String>,
 }
 
+/// Provenance of a service whose repository nobody can tell (a local render before the first
+/// `git remote add`): never written to a deploy repository (diff and publish refuse it).
+pub const LOCAL_REPOSITORY: &str = "local-checkout";
+
 /// The source of one intent: repository (platform.yaml's `metadata.repository`, else the git
-/// remote `origin`), commit (`--source-sha`, else the repository's HEAD) and image tag
+/// remote `origin`, else GitHub Actions' repository; empty when none says), commit (`--source-sha`, else the repository's HEAD) and image tag
 /// (`--image-tag`, else the commit).
 pub fn source_of(
     intent_path: &Path,
@@ -142,7 +184,7 @@ pub fn source_of(
             let name = std::env::var("GITHUB_REPOSITORY").ok()?;
             Some(crate::redact::url(&format!("{server}/{name}")))
         })
-        .unwrap_or_else(|| "unknown".to_string());
+        .unwrap_or_default();
     let image_tag = pins.image_tag.clone().unwrap_or_else(|| sha.clone());
     Ok(Source {
         repository,

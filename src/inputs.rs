@@ -25,6 +25,9 @@ pub struct Inputs {
     pub shard: Option<(u32, u32)>,
     /// A run may have no platform.yaml at all (`publish --remove` from an emptied repository).
     pub allow_none: bool,
+    /// Every service must come from a known repository (diff and publish: the deploy
+    /// repository's records bind each service to its repository).
+    pub require_repository: bool,
     /// Where the GitOps entry points' deploy repository comes from (see `pctl_core::gitops`).
     pub deploy_repo: DeployRepo,
 }
@@ -168,6 +171,7 @@ pub fn check_inputs(
         policies: None,
         shard: None,
         allow_none: false,
+        require_repository: false,
         deploy_repo: DeployRepo::FromConfig,
     })
 }
@@ -193,6 +197,7 @@ pub fn check(input: &Inputs) -> CheckedRun {
     };
     let org_file = match discover::find_org(&input.path, input.org.as_deref()) {
         OrgSource::Builtin => {
+            crate::report::notice_once(&discover::builtin_org_notice());
             SourceFile::new("(built-in) examples/pctl-org.yaml", schema::default_org())
         }
         OrgSource::File(p) => match read_source(&p, &display(&p)) {

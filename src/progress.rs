@@ -32,6 +32,9 @@ pub const NO_PROGRESS_ENV: &str = "PCTL_NO_PROGRESS";
 /// The most redraws per second; the terminal draw target rate-limits to this.
 const REFRESH_HZ: u8 = 10;
 
+/// `-q`: no bar, whatever the terminal (set once by `cli::run`).
+pub static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// How often the spinner advances (and the bar redraws) when no item completes.
 const TICK: Duration = Duration::from_millis(100);
 
@@ -65,7 +68,8 @@ impl Progress {
         let show = visible(
             std::io::stderr().is_terminal(),
             total,
-            std::env::var_os(NO_PROGRESS_ENV).is_some(),
+            std::env::var_os(NO_PROGRESS_ENV).is_some()
+                || QUIET.load(std::sync::atomic::Ordering::Relaxed),
             term.as_deref(),
         );
         if !show {

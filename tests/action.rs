@@ -19,6 +19,10 @@ struct Runner {
     outputs: BTreeMap<String, BTreeMap<String, String>>,
     /// Everything the steps printed.
     log: String,
+    /// action.yml as the runner reads it (a test may change it, e.g. to pin a release).
+    action: Value,
+    /// Hand the steps the pctl cargo built (`PCTL_BIN`); off to test the installation.
+    provide_bin: bool,
 }
 
 fn action() -> Value {
@@ -108,6 +112,8 @@ esac
             github,
             outputs: BTreeMap::new(),
             log: String::new(),
+            action: action(),
+            provide_bin: true,
         }
     }
 
@@ -138,12 +144,13 @@ esac
                 .ok()
                 .filter(|_| *name != "PCTL_BIN")
                 .unwrap_or_else(|| self.env_value(name)),
+            ["runner", "temp"] => self.path("runner-temp").display().to_string(),
             _ => panic!("expression the simulated runner does not know: {e}"),
         }
     }
 
     fn env_value(&self, name: &str) -> String {
-        if name == "PCTL_BIN" {
+        if name == "PCTL_BIN" && self.provide_bin {
             env!("CARGO_BIN_EXE_pctl").to_string()
         } else {
             String::new()
@@ -179,7 +186,7 @@ esac
 
     /// Runs every step; returns the exit code of the first failing step (0 when all pass).
     fn run(&mut self) -> i32 {
-        let steps = action()["runs"]["steps"].as_sequence().unwrap().clone();
+        let steps = self.action["runs"]["steps"].as_sequence().unwrap().clone();
         for step in &steps {
             if step.get("uses").is_some() {
                 continue;
@@ -223,8 +230,12 @@ esac
                 .env("RUNNER_OS", "Linux")
                 .env("RUNNER_ARCH", "X64")
                 .env("GH_STUB_DIR", self.path("gh-state"))
-                .env("PCTL_BIN", env!("CARGO_BIN_EXE_pctl"))
                 .env("NO_COLOR", "1");
+            if self.provide_bin {
+                cmd.env("PCTL_BIN", env!("CARGO_BIN_EXE_pctl"));
+            } else {
+                cmd.env_remove("PCTL_BIN");
+            }
             if let Some(env) = step.get("env").and_then(Value::as_mapping) {
                 for (k, v) in env {
                     cmd.env(
@@ -251,7 +262,7 @@ esac
     }
 
     fn output(&self, name: &str) -> String {
-        let action = action();
+        let action = &self.action;
         let value = action["outputs"][name]["value"].as_str().unwrap();
         self.interpolate(value)
     }
@@ -517,4 +528,102 @@ fn an_organisation_can_require_review_for_every_change() {
         "a dev-only change still goes through review"
     );
     assert_eq!(git(&deploy, &["rev-parse", "--verify", "-q", "main"]), "");
+}
+
+/// `@v1`: the action pins a release and its checksums; the archive is installed only when its
+/// SHA-256 is the pinned one (a mirror of the release assets serves it here, over file://).
+#[test]
+fn a_pinned_release_is_installed_only_with_its_checksum() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mirror = tmp.path().join("mirror");
+    std::fs::create_dir_all(&mirror).unwrap();
+    std::fs::copy(env!("CARGO_BIN_EXE_pctl"), mirror.join("pctl")).unwrap();
+    let asset = "pctl-x86_64-unknown-linux-musl.tar.gz";
+    let ok = Command::new("tar")
+        .current_dir(&mirror)
+        .args(["-czf", asset, "pctl"])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let out = Command::new("sha256sum")
+        .current_dir(&mirror)
+        .arg(asset)
+        .output()
+        .unwrap();
+    let sum = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    for (pinned, expect_ok) in [(sum.clone(), true), ("0".repeat(64), false)] {
+        let mut r = Runner::new(
+            &[("mode", "validate"), ("org-config", "pctl-org.yaml")],
+            "push",
+        );
+        r.provide_bin = false;
+        r.github.insert("action_ref".into(), "v1".into());
+        let steps = r.action["runs"]["steps"].as_sequence_mut().unwrap();
+        let env = steps[0]["env"].as_mapping_mut().unwrap();
+        env.insert("PINNED_VERSION".into(), "1.2.3".into());
+        env.insert(
+            "PINNED_SHA256".into(),
+            format!("aarch64-apple-darwin=abc x86_64-unknown-linux-musl={pinned}").into(),
+        );
+        let install = steps.iter_mut().find(|s| s["id"] == "install").unwrap();
+        install["env"].as_mapping_mut().unwrap().insert(
+            "PCTL_DOWNLOAD_BASE".into(),
+            format!("file://{}", mirror.display()).into(),
+        );
+        let code = r.run();
+        assert_eq!(r.outputs["version"]["version"], "1.2.3", "{}", r.log);
+        if expect_ok {
+            assert_eq!(code, 0, "{}", r.log);
+            let bin = r.path("tool-cache/pctl/1.2.3/bin/pctl");
+            assert!(bin.is_file(), "{}", r.log);
+            assert_eq!(r.outputs["install"]["bin"], bin.display().to_string());
+        } else {
+            assert_ne!(code, 0, "a wrong checksum must fail:\n{}", r.log);
+            assert!(!r.path("tool-cache/pctl/1.2.3/bin/pctl").exists());
+        }
+    }
+}
+
+/// The release workflow builds what the action downloads, and passes actionlint.
+#[test]
+fn the_release_workflow_builds_what_the_action_installs() {
+    let release =
+        std::fs::read_to_string(Path::new(ROOT).join(".github/workflows/release.yml")).unwrap();
+    let action = std::fs::read_to_string(Path::new(ROOT).join("action.yml")).unwrap();
+    for target in [
+        "x86_64-unknown-linux-musl",
+        "aarch64-unknown-linux-musl",
+        "x86_64-apple-darwin",
+        "aarch64-apple-darwin",
+    ] {
+        assert!(release.contains(&format!("target: {target}")), "{target}");
+        assert!(action.contains(&format!("target={target}")), "{target}");
+    }
+    assert!(release.contains(r#"asset="pctl-$TARGET.tar.gz""#));
+    assert!(action.contains(r#"asset="pctl-$TARGET.tar.gz""#));
+    assert!(
+        action.contains("        PINNED_VERSION: \"\"\n"),
+        "the release workflow's sed needs this line"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let wf = dir.path().join(".github/workflows");
+    std::fs::create_dir_all(&wf).unwrap();
+    std::fs::write(wf.join("release.yml"), release).unwrap();
+    let out = Command::new("bash")
+        .arg(Path::new(ROOT).join("../shared/oracles/validate-deploy-tree"))
+        .arg("--require-all")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("1 passed, 0 failed"), "{stdout}");
 }

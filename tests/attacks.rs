@@ -1,5 +1,5 @@
 //! The attack corpus: `fixtures/attacks/<attack>/attack.yaml`, one folder per attack on the
-//! trust boundaries (README, "Security model"). Each attack is run for real: a deploy
+//! trust boundaries (docs/security-model.md). Each attack is run for real: a deploy
 //! repository and an output folder are set up as the legitimate owners would leave them,
 //! tampered with as the attacker would, then the attacker's pctl command runs. The attack must
 //! be refused (the expected exit code and diagnostic codes), or harmless; in both cases nothing

@@ -89,7 +89,7 @@ fn flags_mode_writes_a_platform_yaml_that_validates_and_renders() {
         "deploy-repository: \"https://github.com/acme/deploy\"",
         "token: ${{ secrets.DEPLOY_REPO_TOKEN }}",
         "# target-branch unset",
-        "pctl-version: ",
+        "the newest pctl 1.x release the action pins",
         "working-directory: \".\"",
     ] {
         assert!(
@@ -446,7 +446,7 @@ fn the_organisation_is_discovered_and_its_values_are_escaped() {
     let workflow = read(&tmp.path().join(".github/workflows/platform.yml"));
     assert!(workflow.contains("uses: platform/pctl@v1"), "{workflow}");
     assert!(
-        workflow.contains("org-config: \"pctl-org.yaml\""),
+        workflow.contains("org-config: pctl-org.yaml\n"),
         "{workflow}"
     );
     assert!(
@@ -713,4 +713,86 @@ fn a_terminal_with_every_flag_asks_nothing() {
     assert!(!t.contains("[y/N]") && !t.contains("Choose"), "{t}");
     assert!(t.contains("https://api.dev.acme.example/"), "{t}");
     assert!(!read(&tmp.path().join("api/platform.yaml")).contains("resources:"));
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let ok = Command::new("git")
+        .current_dir(dir)
+        .args(args)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "git {args:?}");
+}
+
+#[test]
+fn at_a_repository_root_the_service_goes_into_the_root() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("orders");
+    fs::create_dir_all(&repo).unwrap();
+    git(&repo, &["init", "-q", "-b", "main"]);
+    git(
+        &repo,
+        &["remote", "add", "origin", "git@github.com:acme/orders.git"],
+    );
+    let r = new_in(
+        &repo,
+        &["orders", "--kind", "Worker", "--owner", "team-ledger"],
+    );
+    r.expect_code(0);
+    // Where GitHub runs it, and the repository from `origin`, as https.
+    assert!(repo.join(".github/workflows/platform.yml").is_file());
+    let platform = read(&repo.join("platform.yaml"));
+    assert!(
+        platform.contains("  repository: \"https://github.com/acme/orders\"\n"),
+        "{platform}"
+    );
+    assert!(!repo.join("orders").exists());
+    assert!(!r.stderr.contains("nested-workflow"), "{}", r.describe());
+    // A second service in the same repository goes into a folder, and the workflow GitHub
+    // would never run below the root is a loud warning.
+    let r = new_in(
+        &repo,
+        &["billing", "--kind", "Worker", "--owner", "team-ledger"],
+    );
+    r.expect_code(0);
+    assert!(
+        r.stderr
+            .contains("warning[new/nested-workflow]: GitHub will never run `billing/.github/workflows/platform.yml`"),
+        "{}",
+        r.describe()
+    );
+}
+
+#[test]
+fn the_example_workflow_is_the_one_new_writes() {
+    // examples/workflows/app-repo.yml is `pctl new`'s workflow for the example organisation:
+    // one recommended workflow. PCTL_BLESS=1 rewrites the example.
+    let tmp = tempfile::tempdir().unwrap();
+    new_in(
+        tmp.path(),
+        &[
+            "payment-api",
+            "--kind",
+            "Service",
+            "--owner",
+            "team-payments",
+            "--database",
+        ],
+    )
+    .expect_code(0);
+    let generated = read(
+        &tmp.path()
+            .join("payment-api/.github/workflows/platform.yml"),
+    );
+    let example_path = Path::new(ROOT).join("examples/workflows/app-repo.yml");
+    if std::env::var_os("PCTL_BLESS").is_some() {
+        fs::write(&example_path, &generated).unwrap();
+        return;
+    }
+    assert_eq!(
+        read(&example_path),
+        generated,
+        "examples/workflows/app-repo.yml is stale: PCTL_BLESS=1 cargo test --test new the_example_workflow"
+    );
 }

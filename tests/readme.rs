@@ -1,16 +1,21 @@
-//! The README's pull-request summary example is real output: this test renders it from a
-//! fixture run and compares it with the README (`PCTL_BLESS=1` rewrites the README block).
+//! The README and the book show real output, and the README's quickstart works:
+//! - the quickstart block runs as written, in a temporary folder, with the pctl cargo built;
+//! - the validate example is `pctl validate` on a corpus case;
+//! - the pull-request summary in docs/review-and-publish.md is rendered from a fixture run.
+//!
+//! `PCTL_BLESS=1 cargo test --test readme` rewrites the generated blocks.
 
 use std::path::Path;
 use std::process::Command;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-const START: &str = "<!-- pr-summary:start -->\n";
-const END: &str = "<!-- pr-summary:end -->";
 
 fn pctl(dir: &Path, args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_pctl"))
         .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("PCTL_ORG")
         .args(args)
         .output()
         .unwrap();
@@ -22,8 +27,132 @@ fn pctl(dir: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// The text between `<!-- NAME:start -->\n` and `<!-- NAME:end -->` of a file.
+fn block(file: &str, name: &str) -> (String, String, String) {
+    let text = std::fs::read_to_string(Path::new(ROOT).join(file)).unwrap();
+    let start = format!("<!-- {name}:start -->\n");
+    let end = format!("<!-- {name}:end -->");
+    let (a, rest) = text
+        .split_once(&start)
+        .unwrap_or_else(|| panic!("{file} has no {name} block"));
+    let (current, b) = rest.split_once(&end).expect("block is closed");
+    (a.to_string(), current.to_string(), b.to_string())
+}
+
+/// Compares a generated block with the file's, or rewrites it with PCTL_BLESS.
+fn check_block(file: &str, name: &str, generated: &str) {
+    let (a, current, b) = block(file, name);
+    if std::env::var_os("PCTL_BLESS").is_some() {
+        std::fs::write(
+            Path::new(ROOT).join(file),
+            format!("{a}<!-- {name}:start -->\n{generated}<!-- {name}:end -->{b}"),
+        )
+        .unwrap();
+        return;
+    }
+    assert_eq!(
+        current, generated,
+        "{file}'s {name} block is stale: run PCTL_BLESS=1 cargo test --test readme"
+    );
+}
+
 #[test]
-fn readme_pr_summary_is_rendered_from_a_fixture_run() {
+fn the_readme_quickstart_works_as_written() {
+    let (_, text, _) = block("README.md", "quickstart");
+    let script = text
+        .trim()
+        .strip_prefix("```sh\n")
+        .and_then(|s| s.strip_suffix("```"))
+        .expect("the quickstart is one ```sh block");
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = Path::new(env!("CARGO_BIN_EXE_pctl")).parent().unwrap();
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!("set -euo pipefail\n{script}"))
+        .current_dir(tmp.path())
+        .env(
+            "PATH",
+            format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+        )
+        .env("NO_COLOR", "1")
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("PCTL_ORG")
+        .env_remove("PCTL_GIT_TOKEN")
+        .env("GIT_AUTHOR_NAME", "Dev")
+        .env("GIT_AUTHOR_EMAIL", "dev@example.com")
+        .env("GIT_COMMITTER_NAME", "Dev")
+        .env("GIT_COMMITTER_EMAIL", "dev@example.com")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the quickstart failed:\n{stdout}\n{stderr}"
+    );
+    let app = tmp.path().join("payment-api");
+    // `pctl new` at the repository's root wrote into the root, where GitHub runs workflows.
+    assert!(app.join("platform.yaml").is_file());
+    assert!(app.join(".github/workflows/platform.yml").is_file());
+    assert!(app.join("README.md").is_file());
+    // The built-in organisation was named, once per command that used it.
+    assert!(
+        stderr.contains("using pctl's built-in example organisation"),
+        "{stderr}"
+    );
+    assert!(
+        tmp.path()
+            .join("preview/apps/dev/payment-api/deployment.yaml")
+            .is_file()
+    );
+    assert!(
+        tmp.path()
+            .join("preview/terraform/prod/payment-api/db.tf")
+            .is_file()
+    );
+    // Two publishes: every file, then the new image; the diff showed the change.
+    assert!(
+        stdout.contains("+++ b/apps/dev/payment-api/deployment.yaml"),
+        "{stdout}"
+    );
+    let log = Command::new("git")
+        .args(["-C", "deploy.git", "log", "--format=%B%x00"])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&log.stdout);
+    let commits: Vec<&str> = log.split('\0').filter(|c| !c.trim().is_empty()).collect();
+    assert_eq!(commits.len(), 2, "{log}");
+    for c in &commits {
+        assert!(c.contains("Pctl-Version: "), "{c}");
+        assert!(
+            c.contains("Pctl-Source: payment-api https://github.com/acme/payment-api@"),
+            "{c}"
+        );
+    }
+}
+
+#[test]
+fn the_readme_validate_example_is_real_output() {
+    let out = Command::new(env!("CARGO_BIN_EXE_pctl"))
+        .current_dir(ROOT)
+        .env("NO_COLOR", "1")
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("PCTL_ORG")
+        .args(["validate", "-q", "fixtures/invalid/image-with-tag"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = format!(
+        "```text\n$ pctl validate fixtures/invalid/image-with-tag\n{}```\n",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    check_block("README.md", "validate-example", &text);
+}
+
+#[test]
+fn the_pr_summary_example_is_rendered_from_a_fixture_run() {
     let tmp = tempfile::tempdir().unwrap();
     let ok = Command::new("git")
         .args(["init", "-q", "--bare", "-b", "main", "deploy.git"])
@@ -71,18 +200,5 @@ fn readme_pr_summary_is_rendered_from_a_fixture_run() {
         .map(|i| i + "</details>".len())
         .unwrap_or(md.len());
     let example = format!("````markdown\n{}\n````\n", &md[..first_diff_end]);
-    let readme_path = Path::new(ROOT).join("README.md");
-    let readme = std::fs::read_to_string(&readme_path).unwrap();
-    let (a, rest) = readme
-        .split_once(START)
-        .expect("README has the pr-summary block");
-    let (current, b) = rest.split_once(END).expect("block is closed");
-    if std::env::var_os("PCTL_BLESS").is_some() {
-        std::fs::write(&readme_path, format!("{a}{START}{example}{END}{b}")).unwrap();
-        return;
-    }
-    assert_eq!(
-        current, example,
-        "README's PR summary example is stale: run PCTL_BLESS=1 cargo test --test readme"
-    );
+    check_block("docs/review-and-publish.md", "pr-summary", &example);
 }

@@ -15,7 +15,9 @@ pub fn run(service: &str, input: &Inputs, format: Format) -> Report {
     if has_errors(&run.diags) {
         return fail(&run, &run.diags, input_exit(&run));
     }
-    let (Some(org), intents) = (run.org.as_ref(), &run.intents) else {
+    let (Some(org), Some(blueprints), intents) =
+        (run.org.as_ref(), run.blueprints.as_ref(), &run.intents)
+    else {
         return fail(&run, &run.diags, exit::INVALID);
     };
     let all: Vec<&Checked<Intent>> = intents.iter().map(|(_, c)| c).collect();
@@ -36,7 +38,11 @@ pub fn run(service: &str, input: &Inputs, format: Format) -> Report {
         );
         return fail(&run, &[d], exit::USAGE);
     };
-    let svc = pctl_core::catalog::resolve_for_catalog(&found.model, &org.model);
+    let svc = pctl_core::catalog::resolve_for_catalog(
+        &found.model,
+        &org.model,
+        &blueprints.capabilities(),
+    );
     // What depends on it is only known when the run sees the whole organisation.
     let dependents = input.all.then(|| {
         pctl_core::catalog::dependents(&all)

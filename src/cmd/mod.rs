@@ -6,4 +6,5 @@ pub mod cost;
 pub mod graph;
 pub mod publish;
 pub mod render;
+pub mod schema;
 pub mod validate;

@@ -35,6 +35,7 @@ pub fn run(
         allow_none: publish
             .as_ref()
             .is_some_and(|(_, remove, _)| !remove.is_empty()),
+        require_repository: true,
         deploy_repo: crate::inputs::DeployRepo::Or(deploy.deploy_repo.clone()),
         ..input.clone()
     };

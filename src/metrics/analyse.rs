@@ -109,7 +109,7 @@ pub struct FailureRow {
     pub cause: Cause,
     /// The revert, rollback or hot-fix commit.
     pub detected_by: String,
-    /// The commit that restored service (see the README), null if none yet.
+    /// The commit that restored service (see docs/metrics.md), null if none yet.
     pub restored_by: Option<String>,
     pub restore_seconds: Option<i64>,
 }

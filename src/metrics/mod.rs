@@ -12,8 +12,7 @@
 //! 3. the events (deploys, reverts) are classified in the same pass, and aggregated at the end
 //!    ([`analyse`]), then rendered ([`render`]: a table, markdown or the JSON document).
 //!
-//! The definitions (what is a deploy, a failure, a restore...) are in the README section
-//! "Measuring the platform: `pctl metrics`"; they are implemented here and nowhere else.
+//! The definitions (what is a deploy, a failure, a restore...) are in docs/metrics.md; they are implemented here and nowhere else.
 
 pub mod analyse;
 pub mod history;
@@ -66,12 +65,15 @@ pub struct Args {
     /// Production environments, for time to first prod deploy (repeatable) [default: the protected environments of --org, else `prod` and `production`]
     #[arg(long = "prod-env", value_name = "ENV")]
     pub prod_envs: Vec<String>,
-    /// Organisation config: its deploy branch and protected environments
-    #[arg(long, value_name = "FILE")]
+    /// Organisation config (a pctl-org.yaml, or a folder holding one): its deploy branch and protected environments
+    #[arg(long, value_name = "PATH", env = "PCTL_ORG")]
     pub org: Option<PathBuf>,
     /// A deploy replaced by a new image within this time counts as failed (hot-fix); 0 disables
     #[arg(long, default_value = "1h", value_name = "DURATION")]
     pub hotfix_window: String,
+    /// Output format [default: human]
+    #[arg(long, value_enum)]
+    pub format: Option<crate::formats::MetricsFormat>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -201,6 +203,10 @@ fn failed(diags: Vec<Diagnostic>, sources: SourceMap, code: u8) -> Report {
 /// The organisation config of --org, read and validated as every command reads it. Its
 /// warnings are returned with it.
 fn read_org(path: &Path, sources: &SourceMap) -> Result<(Org, Vec<Diagnostic>), Report> {
+    let path = &match crate::discover::find_org(path, Some(path)) {
+        crate::discover::OrgSource::File(p) => p,
+        crate::discover::OrgSource::Builtin => path.to_path_buf(),
+    };
     let file = crate::inputs::read_source(path, &crate::inputs::display(path))
         .map_err(|d| failed(vec![d], sources.clone(), exit::USAGE))?;
     sources.add(file.clone());

@@ -8,11 +8,55 @@ use annotate_snippets::{AnnotationKind, Group, Level, Origin, Renderer, Snippet}
 use pctl_core::diag::{Diagnostic, Severity, escape_control, needs_escape};
 use pctl_core::source::SourceMap;
 use std::io::Write;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+/// How much a run tells people on stderr (`-q`, default, `-v`). Data on stdout never changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum Verbosity {
+    /// Errors and the closing line only: no warnings, notes or notices.
+    Quiet,
+    /// Errors in full, warnings grouped and counted per kind.
+    #[default]
+    Normal,
+    /// Every diagnostic in full.
+    Verbose,
+}
+
+/// The run's output settings, set once by `cli::run` before any command runs.
+static SETTINGS: OnceLock<(Format, Verbosity)> = OnceLock::new();
+
+pub fn configure(format: Format, verbosity: Verbosity) {
+    let _ = SETTINGS.set((format, verbosity));
+}
+
+pub fn verbosity() -> Verbosity {
+    SETTINGS.get().map(|s| s.1).unwrap_or_default()
+}
+
+/// One line for people on stderr, printed at most once per process (the built-in organisation
+/// notice): not with `-q`, not with `--format json`.
+pub fn notice_once(line: &str) {
+    static DONE: AtomicBool = AtomicBool::new(false);
+    let (format, verbosity) = SETTINGS.get().copied().unwrap_or_default();
+    if verbosity == Verbosity::Quiet || format == Format::Json || DONE.swap(true, Ordering::Relaxed)
+    {
+        return;
+    }
+    let line = if runner_reads_output(format) {
+        neutralise(line)
+    } else {
+        line.to_string()
+    };
+    let _ = writeln!(anstream::stderr(), "{line}");
+}
+
+/// How a run's output is rendered. Each subcommand accepts only the formats that mean something
+/// for it (`crate::formats`, clap value enums); they map onto this one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Format {
     /// Source snippets with carets, for people (tables for cost and metrics).
-    #[value(alias = "table")]
+    #[default]
     Human,
     /// One JSON document on stdout, for tools.
     Json,
@@ -109,6 +153,50 @@ pub fn runner_reads_output(format: Format) -> bool {
     format == Format::Github || std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true")
 }
 
+/// A source span, as diagnostics carry them.
+type Spanned = pctl_core::diag::Span;
+
+/// The whole lines of a source text that hold some spans: what a snippet needs to show.
+struct Window<'a> {
+    text: &'a str,
+    /// Byte offset of `text` in the source.
+    offset: usize,
+    /// Line number of its first line.
+    first_line: usize,
+}
+
+impl<'a> Window<'a> {
+    fn of(source: &'a str, spans: &[Spanned]) -> Window<'a> {
+        let first = spans.iter().min_by_key(|s| s.start).expect("at least one span");
+        let lo = first.start.min(source.len());
+        let hi = spans
+            .iter()
+            .map(|s| s.end.max(s.start))
+            .max()
+            .unwrap_or(lo)
+            .clamp(lo, source.len());
+        let (mut lo, mut hi) = (lo, hi);
+        while !source.is_char_boundary(lo) {
+            lo -= 1;
+        }
+        while !source.is_char_boundary(hi) {
+            hi += 1;
+        }
+        let start = source[..lo].rfind('\n').map_or(0, |i| i + 1);
+        let end = source[hi..].find('\n').map_or(source.len(), |i| hi + i + 1);
+        Window {
+            text: &source[start..end],
+            offset: start,
+            first_line: first.line.max(1),
+        }
+    }
+
+    /// A byte offset of the source as an offset in the window.
+    fn shift(&self, at: usize) -> usize {
+        at.saturating_sub(self.offset).min(self.text.len())
+    }
+}
+
 /// Renders one diagnostic as rustc-style text. `color`: with ANSI styles.
 pub fn human(d: &Diagnostic, sources: &SourceMap, color: bool) -> String {
     let d = &printable(d);
@@ -118,9 +206,25 @@ pub fn human(d: &Diagnostic, sources: &SourceMap, color: bool) -> String {
         Renderer::plain()
     };
     let source = d.file.as_deref().and_then(|f| sources.get(f));
-    let safe_text: Option<String> = source
+    // Only the lines the snippet shows are copied and cleaned: a run with thousands of
+    // diagnostics in one large file stays linear.
+    let same_file: Vec<Spanned> = d
+        .span
+        .into_iter()
+        .chain(
+            d.labels
+                .iter()
+                .filter(|l| Some(&l.file) == d.file.as_ref())
+                .map(|l| l.span),
+        )
+        .collect();
+    let window = source
         .as_ref()
-        .map(|s| printable_source(&s.text).into_owned());
+        .filter(|_| !same_file.is_empty())
+        .map(|s| Window::of(&s.text, &same_file));
+    let safe_text: Option<String> = window
+        .as_ref()
+        .map(|w| printable_source(w.text).into_owned());
     let title = level(d.severity)
         .primary_title(d.message.as_str())
         .id(d.code);
@@ -134,10 +238,12 @@ pub fn human(d: &Diagnostic, sources: &SourceMap, color: bool) -> String {
     match (&d.file, d.span, &source) {
         (Some(file), Some(span), Some(src)) => {
             let _ = src;
+            let w = window.as_ref().expect("a snippet has a window");
             let mut snippet = Snippet::source(safe_text.as_deref().unwrap_or_default())
+                .line_start(w.first_line)
                 .path(file.as_str())
                 .fold(true);
-            let mut ann = AnnotationKind::Primary.span(span.start..span.end.max(span.start));
+            let mut ann = AnnotationKind::Primary.span(w.shift(span.start)..w.shift(span.end.max(span.start)));
             if let Some(l) = &label {
                 ann = ann.label(l.clone());
             }
@@ -145,7 +251,7 @@ pub fn human(d: &Diagnostic, sources: &SourceMap, color: bool) -> String {
             for l in d.labels.iter().filter(|l| &l.file == file) {
                 snippet = snippet.annotation(
                     AnnotationKind::Context
-                        .span(l.span.start..l.span.end)
+                        .span(w.shift(l.span.start)..w.shift(l.span.end))
                         .label(l.message.as_str()),
                 );
             }
@@ -167,13 +273,15 @@ pub fn human(d: &Diagnostic, sources: &SourceMap, color: bool) -> String {
         }
         match sources.get(&l.file) {
             Some(src) => {
+                let w = Window::of(&src.text, &[l.span]);
                 group = group.element(
-                    Snippet::source(printable_source(&src.text).into_owned())
+                    Snippet::source(printable_source(w.text).into_owned())
+                        .line_start(w.first_line)
                         .path(l.file.clone())
                         .fold(true)
                         .annotation(
                             AnnotationKind::Context
-                                .span(l.span.start..l.span.end)
+                                .span(w.shift(l.span.start)..w.shift(l.span.end))
                                 .label(l.message.clone()),
                         ),
                 );
@@ -288,13 +396,101 @@ pub fn emit(diags: &[Diagnostic], sources: &SourceMap, format: Format, summary: 
                 }
             }
             let runner = runner_reads_output(format);
-            for d in diags {
-                let text = human(d, sources, color);
-                let text = if runner { neutralise(&text) } else { text };
-                let _ = writeln!(err, "{text}\n");
-            }
+            let text = for_people(diags, sources, color, verbosity());
+            let text = if runner { neutralise(&text) } else { text };
+            let _ = write!(err, "{text}");
         }
     }
+}
+
+/// What people read on stderr: errors first, in full; then the warnings and notes, in full
+/// with `-v`, grouped and counted per kind by default, not at all with `-q`.
+pub fn for_people(
+    diags: &[Diagnostic],
+    sources: &SourceMap,
+    color: bool,
+    verbosity: Verbosity,
+) -> String {
+    let (errors, others): (Vec<&Diagnostic>, Vec<&Diagnostic>) =
+        diags.iter().partition(|d| d.is_error());
+    let mut text = String::new();
+    for d in &errors {
+        text.push_str(&human(d, sources, color));
+        text.push_str("\n\n");
+    }
+    match verbosity {
+        Verbosity::Quiet => {}
+        Verbosity::Verbose => {
+            for d in &others {
+                text.push_str(&human(d, sources, color));
+                text.push_str("\n\n");
+            }
+        }
+        Verbosity::Normal => text.push_str(&grouped(&others, color)),
+    }
+    text
+}
+
+/// At most this many places are listed per kind of warning.
+const LISTED: usize = 5;
+
+/// Warnings (and notes) one line each, grouped by kind (code) in order of first appearance:
+/// `warning[code]: N warnings`, their places and messages, the first one's help.
+fn grouped(diags: &[&Diagnostic], color: bool) -> String {
+    if diags.is_empty() {
+        return String::new();
+    }
+    let mut kinds: Vec<(&str, Vec<&Diagnostic>)> = Vec::new();
+    for d in diags {
+        match kinds.iter_mut().find(|(c, _)| *c == d.code) {
+            Some((_, v)) => v.push(d),
+            None => kinds.push((d.code, vec![d])),
+        }
+    }
+    let style = |s: anstyle::Style| if color { s } else { anstyle::Style::new() };
+    let bold = style(anstyle::Style::new().bold());
+    let mut out = String::new();
+    for (code, ds) in &kinds {
+        let first = printable(ds[0]);
+        let (word, colour) = match first.severity {
+            Severity::Note => ("note", anstyle::AnsiColor::Green),
+            _ => ("warning", anstyle::AnsiColor::Yellow),
+        };
+        let head = style(anstyle::Style::new().bold().fg_color(Some(colour.into())));
+        let place = |d: &Diagnostic| match (&d.file, d.span) {
+            (Some(f), Some(s)) => format!("{f}:{}:{}: ", s.line, s.column),
+            (Some(f), None) => format!("{f}: "),
+            _ => String::new(),
+        };
+        if ds.len() == 1 {
+            out.push_str(&format!(
+                "{head}{word}[{code}]{head:#}{bold}: {}{}{bold:#}\n",
+                place(&first),
+                first.message
+            ));
+        } else {
+            out.push_str(&format!(
+                "{head}{word}[{code}]{head:#}{bold}: {} {word}s{bold:#}\n",
+                ds.len()
+            ));
+            for d in ds.iter().take(LISTED) {
+                let d = printable(d);
+                out.push_str(&format!("  {}{}\n", place(&d), d.message));
+            }
+            if ds.len() > LISTED {
+                out.push_str(&format!("  ... and {} more\n", ds.len() - LISTED));
+            }
+        }
+        if let Some(h) = &first.help {
+            out.push_str(&format!("  = help: {h}\n"));
+        }
+    }
+    let n = diags.len();
+    out.push_str(&format!(
+        "({n} warning{} above, one line each: `-v` shows them in full, `-q` hides them)\n\n",
+        if n == 1 { "" } else { "s" },
+    ));
+    out
 }
 
 #[cfg(test)]

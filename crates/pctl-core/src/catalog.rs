@@ -17,7 +17,7 @@ use crate::expand::{Owner, RenderedFile, Tree};
 use crate::model::{Intent, Org};
 use crate::resolve::{self, Source};
 use crate::source::SourceMap;
-use crate::validate::Checked;
+use crate::validate::{Capabilities, Checked};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
@@ -26,18 +26,23 @@ pub const SYSTEMS_PATH: &str = "catalog/systems.yaml";
 
 /// Resolves an intent for the catalog. Nothing here depends on the source commit or image tag,
 /// so neither a git repository nor a tag is needed: the repository is the declared one.
-pub fn resolve_for_catalog(intent: &Intent, org: &Org) -> resolve::Service {
-    resolve_with(intent, org, &resolve::org_context(org))
+pub fn resolve_for_catalog(intent: &Intent, org: &Org, caps: &Capabilities) -> resolve::Service {
+    resolve_with(intent, org, caps, &resolve::org_context(org))
 }
 
 /// [`resolve_for_catalog`] with the organisation's context computed once by the caller.
-fn resolve_with(intent: &Intent, org: &Org, org_ctx: &Value) -> resolve::Service {
+fn resolve_with(
+    intent: &Intent,
+    org: &Org,
+    caps: &Capabilities,
+    org_ctx: &Value,
+) -> resolve::Service {
     let source = Source {
         repository: intent.metadata.repository.clone().unwrap_or_default(),
         sha: "0".repeat(40),
         image_tag: "catalog".into(),
     };
-    resolve::resolve(intent, org, org_ctx, &source)
+    resolve::resolve(intent, org, caps, org_ctx, &source)
 }
 
 /// The web address of a repository (what Backstage links and `source-location` need):
@@ -240,6 +245,7 @@ pub fn systems(intents: &[&Checked<Intent>]) -> BTreeMap<String, (String, Vec<St
 /// rendered one.
 pub fn org_files(
     org: &Org,
+    caps: &Capabilities,
     intents: &[&Checked<Intent>],
     sources: &SourceMap,
 ) -> Result<Tree, Vec<Diagnostic>> {
@@ -259,7 +265,7 @@ pub fn org_files(
         ordered
             .par_iter()
             .map(|c| {
-                let svc = resolve_with(&c.model, org, &org_ctx);
+                let svc = resolve_with(&c.model, org, caps, &org_ctx);
                 entry(&svc, org, deps.get(&svc.name).cloned())
             })
             .collect()

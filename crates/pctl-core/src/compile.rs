@@ -73,6 +73,7 @@ pub fn compile_with(
     opts: Options<'_>,
 ) -> Compiled {
     let org_ctx = resolve::org_context(org);
+    let caps = blueprints.capabilities();
     // Sort by service name so that input order (file system, threads) never matters.
     let mut valid: Vec<&(Checked<Intent>, Source)> = intents.iter().filter(|(c, _)| c.ok).collect();
     valid.sort_by(|a, b| {
@@ -93,7 +94,7 @@ pub fn compile_with(
             .par_iter()
             .map(|(c, src)| {
                 (!surveyed(&c.model.metadata.name))
-                    .then(|| resolve::resolve(&c.model, org, &org_ctx, src))
+                    .then(|| resolve::resolve(&c.model, org, &caps, &org_ctx, src))
             })
             .collect()
     };
@@ -239,14 +240,18 @@ impl Survey {
 /// Every valid intent's [`Survey`], by service name (each resolved once, in parallel): what a
 /// run compiling its services in parts needs for the budget ([`Options::team_costs`]) and for
 /// its cached services ([`Options::survey`]).
-pub fn survey(org: &Org, intents: &[(Checked<Intent>, Source)]) -> BTreeMap<String, Survey> {
+pub fn survey(
+    org: &Org,
+    caps: &crate::validate::Capabilities,
+    intents: &[(Checked<Intent>, Source)],
+) -> BTreeMap<String, Survey> {
     use rayon::prelude::*;
     let org_ctx = resolve::org_context(org);
     intents
         .par_iter()
         .filter(|(c, _)| c.ok)
         .map(|(c, src)| {
-            let svc = resolve::resolve(&c.model, org, &org_ctx, src);
+            let svc = resolve::resolve(&c.model, org, caps, &org_ctx, src);
             (c.model.metadata.name.clone(), Survey::of(org, c, &svc))
         })
         .collect()

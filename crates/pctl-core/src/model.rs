@@ -69,7 +69,9 @@ pub struct Endpoint {
     pub sla: Option<f64>,
 }
 
-/// A resource as written: the base declaration, or an environment's partial override.
+/// A resource as written: the base declaration, or an environment's partial override. Besides
+/// the generic `type` and `size`, its fields are the parameters its type's blueprint declares
+/// (`parameters` in the manifest; checked by the run's schema).
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Resource {
@@ -77,27 +79,22 @@ pub struct Resource {
     pub kind: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub size: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub version: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub backups: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub eviction: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fifo: Option<bool>,
+    #[serde(flatten)]
+    pub params: IndexMap<String, Value>,
 }
 
 impl Resource {
     /// This resource with an environment's override applied field by field.
     pub fn merged(&self, over: Option<&Resource>) -> Resource {
         let Some(o) = over else { return self.clone() };
+        let mut params = self.params.clone();
+        for (k, v) in o.params.iter().filter(|(_, v)| !v.is_null()) {
+            params.insert(k.clone(), v.clone());
+        }
         Resource {
             kind: self.kind.clone(),
             size: o.size.clone().or_else(|| self.size.clone()),
-            version: o.version.clone().or_else(|| self.version.clone()),
-            backups: o.backups.clone().or_else(|| self.backups.clone()),
-            eviction: o.eviction.clone().or_else(|| self.eviction.clone()),
-            fifo: o.fifo.or(self.fifo),
+            params,
         }
     }
 }

@@ -3,6 +3,7 @@
 //! up, names and labels derived). Pure: no I/O. The shape is documented in blueprints/README.md.
 
 use crate::model::{Environment, Intent, Org, Resource};
+use crate::validate::{Capabilities, ResourceType, params};
 use serde_json::{Map, Value, json};
 
 /// Where an intent came from: recorded in headers and used as the default image tag.
@@ -177,8 +178,15 @@ fn text(v: &Value) -> String {
     }
 }
 
-/// The complete model of one service. The intent must have passed validation.
-pub fn resolve(intent: &Intent, org: &Org, org_ctx: &Value, source: &Source) -> Service {
+/// The complete model of one service. The intent must have passed validation against `caps`,
+/// whose resource types say what each resource's parameters and port are.
+pub fn resolve(
+    intent: &Intent,
+    org: &Org,
+    caps: &Capabilities,
+    org_ctx: &Value,
+    source: &Source,
+) -> Service {
     let m = &intent.metadata;
     let s = &intent.spec;
     let team = org.team(&m.owner);
@@ -287,9 +295,11 @@ pub fn resolve(intent: &Intent, org: &Org, org_ctx: &Value, source: &Source) -> 
             .resources
             .iter()
             .map(|(name, base)| {
+                let rt = base.kind.as_deref().and_then(|t| caps.resource_type(t));
                 let mut r = resource_context(
                     name,
                     &base.merged(o.resources.get(name)),
+                    rt,
                     org,
                     &m.name,
                     &env.name,
@@ -353,14 +363,10 @@ pub fn resolve(intent: &Intent, org: &Org, org_ctx: &Value, source: &Source) -> 
             config_text.push_str(&format!("{}={}\n", text(&e["name"]), text(&e["value"])));
         }
         let config_digest = format!("sha256:{}", crate::digest::sha256(&config_text));
-        // Ports the resources listen on, for the egress policy.
-        let mut resource_ports: Vec<u16> = resources
+        // Ports the resources listen on (their blueprints say), for the egress policy.
+        let mut resource_ports: Vec<u64> = resources
             .iter()
-            .map(|r| match r["type"].as_str() {
-                Some("postgres") => 5432,
-                Some("redis") => 6379,
-                _ => 443,
-            })
+            .filter_map(|r| r["port"].as_u64())
             .collect();
         // AWS APIs (STS, Secrets Manager, SQS) the workload identity calls, through VPC
         // endpoints when the network has them.
@@ -450,7 +456,14 @@ pub fn resolve(intent: &Intent, org: &Org, org_ctx: &Value, source: &Source) -> 
     }
 }
 
-fn resource_context(name: &str, r: &Resource, org: &Org, service: &str, env: &str) -> Value {
+fn resource_context(
+    name: &str,
+    r: &Resource,
+    rt: Option<&ResourceType>,
+    org: &Org,
+    service: &str,
+    env: &str,
+) -> Value {
     let rtype = r.kind.clone().unwrap_or_default();
     let sizes = org.spec.sizes.get(&rtype);
     // No size given: the first size the organisation lists for this type.
@@ -460,20 +473,39 @@ fn resource_context(name: &str, r: &Resource, org: &Org, service: &str, env: &st
         .or_else(|| sizes.and_then(|m| m.keys().next().cloned()))
         .unwrap_or_default();
     let class = sizes.and_then(|m| m.get(&size));
-    json!({
-        "name": name,
-        "type": rtype,
-        "size": size,
-        "class": class.map(|c| c.class.clone()).unwrap_or_default(),
-        "usd_month": class.and_then(|c| c.usd_month),
-        "version": r.version,
-        "backups": r.backups,
-        "eviction": r.eviction,
-        "fifo": r.fifo.unwrap_or(false),
-        "identifier": cloud_name(&format!("{service}-{env}-{name}")),
-        "secret_key": format!("pctl/{env}/{service}/{name}"),
-        "secret_name": format!("{service}-{name}"),
-    })
+    let mut ctx = Map::new();
+    ctx.insert("name".into(), json!(name));
+    ctx.insert("type".into(), json!(rtype));
+    ctx.insert("size".into(), json!(size));
+    ctx.insert(
+        "class".into(),
+        json!(class.map(|c| c.class.clone()).unwrap_or_default()),
+    );
+    ctx.insert("usd_month".into(), json!(class.and_then(|c| c.usd_month)));
+    // The parameters its blueprint declares, defaults applied.
+    let params = match rt {
+        Some(rt) => rt.context(&r.params),
+        None => r.params.clone().into_iter().collect(),
+    };
+    ctx.extend(params);
+    ctx.insert(
+        "identifier".into(),
+        json!(cloud_name(&format!("{service}-{env}-{name}"))),
+    );
+    ctx.insert(
+        "secret_key".into(),
+        json!(format!("pctl/{env}/{service}/{name}")),
+    );
+    ctx.insert("secret_name".into(), json!(format!("{service}-{name}")));
+    ctx.insert(
+        "port".into(),
+        json!(rt.map_or(params::DEFAULT_PORT, |t| t.port)),
+    );
+    ctx.insert(
+        "category".into(),
+        json!(rt.and_then(|t| t.category.clone())),
+    );
+    Value::Object(ctx)
 }
 
 /// Cloud resource names have length limits (ElastiCache: 40 characters). Longer names are cut

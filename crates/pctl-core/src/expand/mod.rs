@@ -12,7 +12,8 @@ pub use crate::record::Class;
 use crate::resolve::Service;
 use crate::source::{SourceFile, SourceMap};
 use crate::validate::Capabilities;
-use crate::validate::schema::embedded_blueprints;
+use crate::validate::params::{ManifestFields, ResourceType};
+use crate::validate::schema::{PlatformSchema, embedded_blueprints};
 use check::Format;
 use minijinja::{Environment, UndefinedBehavior, Value as JValue};
 use rayon::prelude::*;
@@ -62,6 +63,8 @@ pub struct Blueprint {
     /// Display path of blueprint.yaml.
     pub manifest: String,
     pub builtin: bool,
+    /// Resource blueprints: the type's port, parameters, ... (see validate::params).
+    pub resource_type: Option<ResourceType>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -73,6 +76,11 @@ struct RawManifest {
     resource: Option<String>,
     when: Option<String>,
     outputs: Vec<RawOutput>,
+    // Resource blueprints only (see validate::params).
+    port: Option<u16>,
+    sized: Option<bool>,
+    category: Option<String>,
+    parameters: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -169,6 +177,8 @@ pub struct BlueprintSet {
     /// Template name -> (display path, source text), for diagnostics.
     display: BTreeMap<String, (String, String)>,
     sources: SourceMap,
+    /// The platform schema with these blueprints' resource types, compiled once.
+    schema: std::sync::Arc<PlatformSchema>,
 }
 
 impl BlueprintSet {
@@ -269,11 +279,14 @@ impl BlueprintSet {
         if !diags.is_empty() {
             return Err(diags);
         }
+        let types = blueprints.iter().filter_map(|b| b.resource_type.clone());
+        let schema = PlatformSchema::for_types(types.collect()).map_err(|d| vec![d])?;
         Ok(BlueprintSet {
             env,
             blueprints,
             display,
             sources: sources.clone(),
+            schema,
         })
     }
 
@@ -287,12 +300,14 @@ impl BlueprintSet {
     }
 
     pub fn capabilities(&self) -> Capabilities {
-        let mut caps = Capabilities::default();
+        let mut caps = Capabilities {
+            workloads: Vec::new(),
+            resource_types: self.schema.resource_types().to_vec(),
+            schema: self.schema.clone(),
+        };
         for bp in &self.blueprints {
-            match &bp.role {
-                Role::Workload(k) => caps.workloads.push((k.clone(), bp.name.clone())),
-                Role::Resource(t) => caps.resource_types.push(t.clone()),
-                Role::Addon(_) => {}
+            if let Role::Workload(k) = &bp.role {
+                caps.workloads.push((k.clone(), bp.name.clone()));
             }
         }
         caps
@@ -834,7 +849,7 @@ fn parse_manifest(
     let raw: RawManifest = serde_json::from_value(doc.value.clone()).map_err(|e| {
         vec![Diagnostic::error("blueprint/manifest", format!("invalid blueprint manifest: {e}"))
             .in_file(&file.name)
-            .help("a manifest has `description`, one of `workload`/`resource`/`when`, and `outputs` with `template`, `path`, optional `scope` and `when`")]
+            .help("a manifest has `description`, one of `workload`/`resource`/`when`, and `outputs` with `template`, `path`, optional `scope` and `when`; a resource blueprint also `port`, `sized`, `category` and `parameters`")]
     })?;
     let role = match (&raw.workload, &raw.resource) {
         (Some(k), None) => Role::Workload(k.clone()),
@@ -852,6 +867,17 @@ fn parse_manifest(
         }
     };
     let mut diags = Vec::new();
+    let fields = ManifestFields {
+        port: raw.port,
+        sized: raw.sized,
+        category: raw.category.as_deref(),
+        parameters: raw.parameters.as_ref(),
+    };
+    let serves = match &role {
+        Role::Resource(t) => Some(t.as_str()),
+        _ => None,
+    };
+    let resource_type = fields.read(serves, folder, &raw.description, file, &doc, &mut diags);
     let role = match (role, &raw.when) {
         (Role::Addon(_), Some(w)) => {
             let name = format!("{folder}/blueprint.yaml#when");
@@ -930,6 +956,7 @@ fn parse_manifest(
         outputs,
         manifest: file.name.clone(),
         builtin: true,
+        resource_type,
     })
 }
 

@@ -1,6 +1,8 @@
 //! Stage 3, validate: JSON Schema (embedded `schemas/`) plus semantic checks, for platform.yaml
 //! and for the organisation config. Reports every problem of every file; never stops at the first.
 
+pub mod fixes;
+pub mod params;
 pub mod schema;
 pub mod semantic;
 pub mod trust;
@@ -9,8 +11,7 @@ use crate::diag::{Diagnostic, has_errors, join_pointer};
 use crate::load::{self, Document};
 use crate::model::{Intent, Org};
 use crate::source::SourceFile;
-use schema::{SchemaKind, Schemas};
-pub use semantic::Capabilities;
+pub use params::{Capabilities, ResourceType};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -27,7 +28,8 @@ pub struct Checked<T> {
 /// Parses and schema-checks one file, returning the lenient model of what was valid.
 fn check_document<T: serde::de::DeserializeOwned + Default>(
     file: &SourceFile,
-    kind: SchemaKind,
+    schema: impl Fn(&SourceFile, &Document) -> (Vec<Diagnostic>, Vec<String>),
+    is_intent: bool,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<(Document, T, bool)> {
     let doc = match load::parse(file, load::Options::default()) {
@@ -51,7 +53,11 @@ fn check_document<T: serde::de::DeserializeOwned + Default>(
         );
         return None;
     }
-    let (mut found, mut prune) = Schemas::get().validate(kind, file, &doc);
+    let mut doc = doc;
+    if is_intent {
+        env_as_written(file, &mut doc);
+    }
+    let (mut found, mut prune) = schema(file, &doc);
     let (mut unsafe_text, pointers) = control_characters(file, &doc);
     prune.extend(pointers);
     found.append(&mut unsafe_text);
@@ -75,6 +81,49 @@ fn check_document<T: serde::de::DeserializeOwned + Default>(
         }
     };
     Some((doc, model, schema_ok))
+}
+
+/// Environment variables are text: an unquoted number in `env` (`1.10`, `0755`, `1e3`) is kept
+/// exactly as written in the file, not as the number YAML reads (`1.1`, `755`, `1000.0`).
+fn env_as_written(file: &SourceFile, doc: &mut Document) {
+    let mut maps: Vec<String> = vec!["/spec/env".to_string()];
+    if let Some(envs) = doc
+        .value
+        .pointer("/spec/environments")
+        .and_then(Value::as_object)
+    {
+        maps.extend(
+            envs.keys()
+                .map(|e| format!("{}/env", join_pointer("/spec/environments", e))),
+        );
+    }
+    for map in maps {
+        let keys: Vec<String> = match doc.value.pointer(&map).and_then(Value::as_object) {
+            Some(m) => m
+                .iter()
+                .filter(|(_, v)| v.is_number())
+                .map(|(k, _)| k.clone())
+                .collect(),
+            None => continue,
+        };
+        for k in keys {
+            let pointer = join_pointer(&map, &k);
+            let Some(at) = doc.spans.get(&pointer).map(|n| n.value) else {
+                continue;
+            };
+            let span = file.span(at.line, at.col, at.len);
+            let text = file
+                .text
+                .get(span.start..span.end)
+                .unwrap_or_default()
+                .trim();
+            if !text.is_empty() {
+                if let Some(v) = doc.value.pointer_mut(&pointer) {
+                    *v = Value::String(text.to_string());
+                }
+            }
+        }
+    }
 }
 
 /// Characters no output format can carry safely: control characters other than tab and line
@@ -291,8 +340,7 @@ fn prune_paths(value: &mut Value, mut pointers: Vec<String>) {
 /// Loads and validates the organisation config.
 pub fn check_org(file: &SourceFile) -> (Option<Checked<Org>>, Vec<Diagnostic>) {
     let mut diags = Vec::new();
-    let Some((doc, org, _)) = check_document::<Org>(file, SchemaKind::Organisation, &mut diags)
-    else {
+    let Some((doc, org, _)) = check_document::<Org>(file, schema::validate_org, false, &mut diags) else {
         return (None, diags);
     };
     // Names that others refer to must be unique.
@@ -354,7 +402,8 @@ pub fn check_intent(
     caps: &Capabilities,
 ) -> (Option<Checked<Intent>>, Vec<Diagnostic>) {
     let mut diags = Vec::new();
-    let Some((doc, intent, _)) = check_document::<Intent>(file, SchemaKind::Platform, &mut diags)
+    let Some((doc, intent, _)) =
+        check_document::<Intent>(file, |f, d| caps.schema.validate(f, d), true, &mut diags)
     else {
         return (None, diags);
     };

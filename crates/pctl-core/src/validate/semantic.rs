@@ -2,20 +2,12 @@
 //! cross-field rules, cron expressions, durations, quantities). Each finding is located at the
 //! exact value in platform.yaml and carries a fix.
 
+pub use super::params::Capabilities;
 use crate::diag::{Diagnostic, Span, did_you_mean, join_pointer, one_of};
 use crate::load::Document;
 use crate::model::{Compute, Intent, Org};
 pub use crate::quantity::{parse_cpu, parse_duration_ms, parse_memory, parse_percent};
 use crate::source::SourceFile;
-
-/// What the loaded blueprints can build: checked against `kind`, `blueprint` and resource types.
-#[derive(Debug, Clone, Default)]
-pub struct Capabilities {
-    /// (kind, blueprint name) for workload blueprints.
-    pub workloads: Vec<(String, String)>,
-    /// Resource types that have a blueprint.
-    pub resource_types: Vec<String>,
-}
 
 struct Checker<'a> {
     file: &'a SourceFile,
@@ -200,7 +192,7 @@ pub fn check_intent(
             .help("remove `port`, or set `kind: Service`");
         c.push(d);
     }
-    let mut seen_paths: Vec<&str> = Vec::new();
+    let mut seen_paths: std::collections::HashSet<&str> = std::collections::HashSet::new();
     for (i, e) in spec.endpoints.iter().enumerate() {
         if seen_paths.contains(&e.path.as_str()) {
             let d = c
@@ -212,7 +204,7 @@ pub fn check_intent(
                 .help("each endpoint path must be unique");
             c.push(d);
         }
-        seen_paths.push(&e.path);
+        seen_paths.insert(&e.path);
     }
 
     // Image registry: the `registry` guardrail (deny by default; warn or off in the org config).
@@ -268,12 +260,12 @@ pub fn check_intent(
         }
     }
 
-    // Resources: known type, known size.
+    // Resources: known type, known size (parameters are checked by the run's schema).
     for (name, r) in &spec.resources {
         let base = join_pointer("/spec/resources", name);
         let Some(rtype) = &r.kind else { continue };
-        let known_types: Vec<&str> = caps.resource_types.iter().map(String::as_str).collect();
-        if !known_types.contains(&rtype.as_str()) {
+        let known_types = caps.resource_type_names();
+        let Some(rt) = caps.resource_type(rtype) else {
             let mut d = c
                 .error(
                     "semantic/unknown-resource-type",
@@ -289,18 +281,21 @@ pub fn check_intent(
             );
             c.push(d);
             continue;
+        };
+        if rt.sized {
+            check_size(
+                &mut c,
+                org,
+                rtype,
+                r.size.as_deref(),
+                &format!("{base}/size"),
+            );
         }
-        check_size(
-            &mut c,
-            org,
-            rtype,
-            r.size.as_deref(),
-            &format!("{base}/size"),
-        );
-        check_resource_fields(&mut c, rtype, r, &base);
     }
 
     // Environments.
+    let secret_names: std::collections::HashSet<&str> =
+        spec.secrets.iter().map(String::as_str).collect();
     let env_names: Vec<&str> = org
         .spec
         .environments
@@ -384,17 +379,21 @@ pub fn check_intent(
                     c.push(d);
                 }
                 Some(base_r) => {
-                    if let Some(rtype) = &base_r.kind {
-                        if caps.resource_types.contains(rtype) {
-                            check_size(&mut c, org, rtype, r.size.as_deref(), &format!("{p}/size"));
-                            check_resource_fields(&mut c, rtype, &base_r.merged(Some(r)), &p);
-                        }
+                    let rt = base_r.kind.as_deref().and_then(|t| caps.resource_type(t));
+                    if let Some(rt) = rt.filter(|rt| rt.sized) {
+                        check_size(
+                            &mut c,
+                            org,
+                            &rt.name,
+                            r.size.as_deref(),
+                            &format!("{p}/size"),
+                        );
                     }
                 }
             }
         }
         for name in o.env.keys() {
-            if spec.secrets.contains(name) {
+            if secret_names.contains(name.as_str()) {
                 let p = join_pointer(&format!("{base}/env"), name);
                 let d = c
                     .error_key(
@@ -547,37 +546,6 @@ pub fn check_intent(
         }
     }
     c.diags
-}
-
-fn check_resource_fields(c: &mut Checker, rtype: &str, r: &crate::model::Resource, base: &str) {
-    let wrong = |field: &str, for_types: &str| {
-        (
-            field.to_string(),
-            format!("`{field}` applies only to {for_types} resources, not `{rtype}`"),
-        )
-    };
-    let mut bad = Vec::new();
-    if r.eviction.is_some() && rtype != "redis" {
-        bad.push(wrong("eviction", "redis"));
-    }
-    if r.fifo.is_some() && rtype != "queue" {
-        bad.push(wrong("fifo", "queue"));
-    }
-    if r.backups.is_some() && rtype != "postgres" {
-        bad.push(wrong("backups", "postgres"));
-    }
-    if r.version.is_some() && rtype == "queue" {
-        bad.push(wrong("version", "postgres and redis"));
-    }
-    for (field, msg) in bad {
-        let p = format!("{base}/{field}");
-        if c.exists(&p) {
-            let d = c
-                .error_key("semantic/resource-field", msg, &p)
-                .help(format!("remove `{field}`"));
-            c.push(d);
-        }
-    }
 }
 
 fn check_size(c: &mut Checker, org: &Org, rtype: &str, size: Option<&str>, pointer: &str) {

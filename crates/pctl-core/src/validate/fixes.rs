@@ -1,0 +1,322 @@
+//! Pattern-checked values in the user's words: instead of "expected a value matching `^[a-z0-9]+…`",
+//! what is wrong with *this* value and the value to write instead (an image with a tag or digest,
+//! a quantity in MB, a duration in minutes, a name with capitals or `_`).
+
+/// What to say about a value a pattern rejected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fix {
+    pub message: String,
+    pub expected: String,
+    pub help: String,
+}
+
+/// What kind of value a pattern checks, from the schema's named format (`title`) or the field.
+fn kind(pointer: &str, title: Option<&str>, pattern: &str) -> Option<&'static str> {
+    let last = pointer.rsplit('/').next().unwrap_or("");
+    Some(match title {
+        Some("Duration") => "duration",
+        Some("Percentage") => "percentage",
+        Some("CPU quantity") => "cpu",
+        Some("Memory quantity") => "memory",
+        Some("DNS-1123 label") => "name",
+        _ if last == "image" => "image",
+        _ if pattern == "^[A-Z_][A-Z0-9_]*$" => "secret",
+        _ if pattern.starts_with("^[a-z]") || pattern.starts_with("^[a-z0-9]") => "name",
+        _ => return None,
+    })
+}
+
+/// The fix for a value of a pattern-checked field, or `None` to keep the generic message.
+pub fn pattern(pointer: &str, title: Option<&str>, pattern: &str, value: &str) -> Option<Fix> {
+    let shown = crate::diag::pointer_to_path(pointer);
+    match kind(pointer, title, pattern)? {
+        "image" => image(&shown, value),
+        "memory" => quantity(&shown, value, true),
+        "cpu" => quantity(&shown, value, false),
+        "duration" => duration(&shown, value),
+        "percentage" => percentage(&shown, value),
+        "name" => name(&shown, value),
+        "secret" => env_name(&shown, value, "secret"),
+        _ => None,
+    }
+}
+
+/// The fix for a key of a mapping whose keys are pattern-checked (`env` variable names,
+/// resource and environment names).
+pub fn key(pointer: &str, pattern: &str, key: &str) -> Option<Fix> {
+    let shown = crate::diag::pointer_to_path(pointer);
+    if pattern == "^[A-Za-z_][A-Za-z0-9_]*$" {
+        return env_name(&shown, key, "variable");
+    }
+    if pattern.starts_with("^[a-z]") {
+        return name(&shown, key);
+    }
+    None
+}
+
+fn fix(message: String, expected: &str, help: String) -> Option<Fix> {
+    Some(Fix {
+        message,
+        expected: expected.to_string(),
+        help,
+    })
+}
+
+fn image(field: &str, value: &str) -> Option<Fix> {
+    const EXPECTED: &str =
+        "an image repository without tag or digest, e.g. `ghcr.io/acme/orders-api`";
+    if let Some((repo, digest)) = value.split_once('@') {
+        return fix(
+            format!("`{field}` names a digest (`@{digest}`): pctl sets the image version itself"),
+            EXPECTED,
+            format!(
+                "remove the digest: `image: {repo}`; pctl deploys the source commit's tag (or --image-tag)"
+            ),
+        );
+    }
+    // A tag is a `:` in the last path segment (a `:` before the first `/` is a registry port).
+    let (path_start, last) = value
+        .rsplit_once('/')
+        .map_or((0, value), |(a, b)| (a.len() + 1, b));
+    if let Some((name, tag)) = last.split_once(':') {
+        let repo = format!("{}{name}", &value[..path_start]);
+        return fix(
+            format!("`{field}` has a tag (`:{tag}`): pctl sets the tag when it renders"),
+            EXPECTED,
+            format!(
+                "remove the tag: `image: {repo}`; pctl tags the image with the source commit, or with --image-tag"
+            ),
+        );
+    }
+    if value.chars().any(|c| c.is_ascii_uppercase()) {
+        return fix(
+            format!("`{field}` has capital letters: image repositories are lower case"),
+            EXPECTED,
+            format!("write `image: {}`", value.to_ascii_lowercase()),
+        );
+    }
+    if value.contains("://") {
+        let rest = value.split_once("://").map_or(value, |(_, r)| r);
+        return fix(
+            format!("`{field}` has a URL scheme: an image reference has none"),
+            EXPECTED,
+            format!("write `image: {rest}`"),
+        );
+    }
+    None
+}
+
+/// Units people write for quantities, and what Kubernetes calls them.
+const MEMORY_UNITS: &[(&str, &str)] = &[
+    ("kib", "Ki"),
+    ("mib", "Mi"),
+    ("gib", "Gi"),
+    ("tib", "Ti"),
+    ("kb", "Ki"),
+    ("mb", "Mi"),
+    ("gb", "Gi"),
+    ("tb", "Ti"),
+    ("ki", "Ki"),
+    ("mi", "Mi"),
+    ("gi", "Gi"),
+    ("ti", "Ti"),
+    ("k", "Ki"),
+    ("m", "Mi"),
+    ("g", "Gi"),
+    ("t", "Ti"),
+];
+
+/// The number at the start of `s` and the rest, without spaces around the unit.
+fn number_and_unit(s: &str) -> Option<(&str, String)> {
+    let s = s.trim();
+    let end = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (n, unit) = s.split_at(end);
+    (!n.is_empty() && n.parse::<f64>().is_ok()).then(|| (n, unit.trim().to_string()))
+}
+
+fn quantity(field: &str, value: &str, memory: bool) -> Option<Fix> {
+    let (n, unit) = number_and_unit(value)?;
+    let lower = unit.to_ascii_lowercase();
+    let suggestion = if memory {
+        MEMORY_UNITS
+            .iter()
+            .find(|(u, _)| *u == lower)
+            .map(|(_, k)| format!("{n}{k}"))
+    } else {
+        match lower.as_str() {
+            "m" | "mc" | "millicores" | "millicore" | "millicpu" => Some(format!("{n}m")),
+            "" | "core" | "cores" | "cpu" | "cpus" | "vcpu" | "vcpus" => Some(n.to_string()),
+            _ => None,
+        }
+    }?;
+    let (what, example) = if memory {
+        (
+            "a Kubernetes memory quantity: a number with Ki, Mi, Gi or Ti (powers of 1024), e.g. `256Mi`",
+            "Kubernetes writes mebibytes as `Mi`",
+        )
+    } else {
+        (
+            "a Kubernetes CPU quantity: cores (`1`, `0.5`) or millicores (`250m`)",
+            "Kubernetes writes millicores as `m` and cores as a plain number",
+        )
+    };
+    fix(
+        format!("`{field}` is not a Kubernetes quantity: `{value}`"),
+        what,
+        format!("did you mean `{suggestion}`? ({example}, without spaces)"),
+    )
+}
+
+fn duration(field: &str, value: &str) -> Option<Fix> {
+    let compact: String = value.chars().filter(|c| !c.is_whitespace()).collect();
+    let lower = compact.to_ascii_lowercase();
+    let (n, unit) = number_and_unit(&lower)?;
+    let suggestion = match unit.as_str() {
+        "h" | "hr" | "hrs" | "hour" | "hours" => format!("{n}h"),
+        "m" | "min" | "mins" | "minute" | "minutes" => format!("{n}m"),
+        "s" | "sec" | "secs" | "second" | "seconds" => format!("{n}s"),
+        "ms" | "msec" | "millisecond" | "milliseconds" => format!("{n}ms"),
+        "d" | "day" | "days" => format!("{}h", n.parse::<u64>().ok()? * 24),
+        "" => format!("{n}s"),
+        _ => {
+            // `1h30` -> `1h30m`
+            if lower.ends_with(|c: char| c.is_ascii_digit()) && lower.contains('h') {
+                format!("{lower}m")
+            } else {
+                return None;
+            }
+        }
+    };
+    fix(
+        format!("`{field}` is not a duration pctl reads: `{value}`"),
+        "a duration: numbers with h, m, s or ms, in that order, e.g. `10m`, `1h30m`, `200ms`",
+        format!("did you mean `{suggestion}`?"),
+    )
+}
+
+fn percentage(field: &str, value: &str) -> Option<Fix> {
+    let (n, unit) = number_and_unit(value)?;
+    if !(unit.is_empty() || unit == "%" || unit.eq_ignore_ascii_case("percent")) {
+        return None;
+    }
+    fix(
+        format!("`{field}` is not a percentage: `{value}`"),
+        "a percentage written with `%`, e.g. `1%` or `0.5%` (quoted or not)",
+        format!("did you mean `{n}%`?"),
+    )
+}
+
+/// The nearest DNS label (`Orders_API` -> `orders-api`).
+pub fn dns_label(s: &str) -> Option<String> {
+    let mut out = String::new();
+    for c in s.trim().chars() {
+        let c = c.to_ascii_lowercase();
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            out.push(c);
+        } else if !out.is_empty() && !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    let out = out.trim_start_matches(|c: char| c.is_ascii_digit() || c == '-');
+    let out = out.trim_end_matches('-').to_string();
+    (!out.is_empty() && out != s).then_some(out)
+}
+
+fn name(field: &str, value: &str) -> Option<Fix> {
+    let suggestion = dns_label(value)?;
+    fix(
+        format!("`{field}` is not a valid name: `{value}`"),
+        "a DNS label: lower-case letters, digits and `-`, starting with a letter and not ending with `-`",
+        format!("did you mean `{suggestion}`?"),
+    )
+}
+
+fn env_name(field: &str, value: &str, what: &str) -> Option<Fix> {
+    let mut out: String = value
+        .trim()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert(0, '_');
+    }
+    if out.is_empty() || out == value {
+        return None;
+    }
+    let expected = if what == "secret" {
+        "an upper-case name: letters, digits and `_`, not starting with a digit, e.g. `STRIPE_API_KEY`"
+    } else {
+        "a variable name: letters, digits and `_`, not starting with a digit, e.g. `LOG_LEVEL`"
+    };
+    fix(
+        format!("`{field}` is not a valid {what} name: `{value}`"),
+        expected,
+        format!(
+            "did you mean `{out}`? (the application reads it as an environment variable, where `-` and `.` cannot appear)"
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn help(pointer: &str, title: Option<&str>, pat: &str, v: &str) -> String {
+        pattern(pointer, title, pat, v)
+            .map(|f| f.help)
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn images_lose_their_tag_or_digest() {
+        let p = "^x$";
+        assert!(
+            help("/spec/image", None, p, "ghcr.io/acme/orders-api:1.2.3")
+                .starts_with("remove the tag: `image: ghcr.io/acme/orders-api`")
+        );
+        assert!(
+            help("/spec/image", None, p, "registry:5000/a/b@sha256:abc")
+                .starts_with("remove the digest: `image: registry:5000/a/b`")
+        );
+        // A registry port is not a tag.
+        assert!(
+            help("/spec/image", None, p, "registry:5000/a/B")
+                .contains("`image: registry:5000/a/b`")
+        );
+    }
+
+    #[test]
+    fn quantities_durations_percentages_and_names() {
+        let q = "^q$";
+        assert!(
+            help("/spec/compute/memory", Some("Memory quantity"), q, "256MB").contains("`256Mi`")
+        );
+        assert!(help("/spec/compute/memory", Some("Memory quantity"), q, "1 GB").contains("`1Gi`"));
+        assert!(help("/spec/compute/cpu", Some("CPU quantity"), q, "250 m").contains("`250m`"));
+        assert!(help("/spec/compute/cpu", Some("CPU quantity"), q, "2 cores").contains("`2`"));
+        assert!(help("/d", Some("Duration"), q, "10 min").contains("`10m`"));
+        assert!(help("/d", Some("Duration"), q, "1d").contains("`24h`"));
+        assert!(help("/d", Some("Duration"), q, "1h30").contains("`1h30m`"));
+        assert!(help("/p", Some("Percentage"), q, "1").contains("`1%`"));
+        assert!(
+            help("/metadata/name", Some("DNS-1123 label"), q, "Orders_API")
+                .contains("`orders-api`")
+        );
+        assert!(
+            help("/spec/secrets/0", None, "^[A-Z_][A-Z0-9_]*$", "stripe-key")
+                .contains("`STRIPE_KEY`")
+        );
+        assert_eq!(
+            pattern("/spec/compute/memory", Some("Memory quantity"), q, "lots"),
+            None
+        );
+    }
+}
