@@ -167,7 +167,10 @@ struct Window<'a> {
 
 impl<'a> Window<'a> {
     fn of(source: &'a str, spans: &[Spanned]) -> Window<'a> {
-        let first = spans.iter().min_by_key(|s| s.start).expect("at least one span");
+        let first = spans
+            .iter()
+            .min_by_key(|s| s.start)
+            .expect("at least one span");
         let lo = first.start.min(source.len());
         let hi = spans
             .iter()
@@ -243,7 +246,8 @@ pub fn human(d: &Diagnostic, sources: &SourceMap, color: bool) -> String {
                 .line_start(w.first_line)
                 .path(file.as_str())
                 .fold(true);
-            let mut ann = AnnotationKind::Primary.span(w.shift(span.start)..w.shift(span.end.max(span.start)));
+            let mut ann = AnnotationKind::Primary
+                .span(w.shift(span.start)..w.shift(span.end.max(span.start)));
             if let Some(l) = &label {
                 ann = ann.label(l.clone());
             }

@@ -340,7 +340,8 @@ fn prune_paths(value: &mut Value, mut pointers: Vec<String>) {
 /// Loads and validates the organisation config.
 pub fn check_org(file: &SourceFile) -> (Option<Checked<Org>>, Vec<Diagnostic>) {
     let mut diags = Vec::new();
-    let Some((doc, org, _)) = check_document::<Org>(file, schema::validate_org, false, &mut diags) else {
+    let Some((doc, org, _)) = check_document::<Org>(file, schema::validate_org, false, &mut diags)
+    else {
         return (None, diags);
     };
     // Names that others refer to must be unique.

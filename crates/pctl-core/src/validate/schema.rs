@@ -363,9 +363,9 @@ fn report(
                 .found(format!("`{}`", plain(instance)))
                 .expected(format!("a value matching `{pattern}`"))
                 .help(
-                    pattern_help(root, keyword_parent("/pattern"), pattern).unwrap_or_else(
-                        || format!("change the value so that it matches `{pattern}`"),
-                    ),
+                    pattern_help(root, keyword_parent("/pattern"), pattern).unwrap_or_else(|| {
+                        format!("change the value so that it matches `{pattern}`")
+                    }),
                 ),
             };
             diags.push(d);
@@ -393,14 +393,16 @@ fn report(
             .pointer(&p)
             .found(format!("`{key}`"));
             d = match error.kind() {
-                ValidationErrorKind::Pattern { pattern } => match super::fixes::key(&pointer, pattern, &key) {
-                    Some(f) => d.expected(f.expected).help(f.help),
-                    None => d.expected(format!("a key matching `{pattern}`")).help(
-                        pattern_help(root, name_schema, pattern)
-                            .or_else(|| container.and_then(description))
-                            .unwrap_or_else(|| format!("rename `{key}` to match `{pattern}`")),
-                    ),
-                },
+                ValidationErrorKind::Pattern { pattern } => {
+                    match super::fixes::key(&pointer, pattern, &key) {
+                        Some(f) => d.expected(f.expected).help(f.help),
+                        None => d.expected(format!("a key matching `{pattern}`")).help(
+                            pattern_help(root, name_schema, pattern)
+                                .or_else(|| container.and_then(description))
+                                .unwrap_or_else(|| format!("rename `{key}` to match `{pattern}`")),
+                        ),
+                    }
+                }
                 ValidationErrorKind::MaxLength { limit } => d
                     .expected(format!("at most {limit} characters"))
                     .help(format!(
