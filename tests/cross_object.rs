@@ -11,7 +11,8 @@
 //!   the workload at its largest during a rollout, and defaults exist for other pods;
 //! - alerts of a service with `oncall` reach its team's receivers, pages and tickets apart;
 //! - every Backstage reference resolves in the tree, no URL is empty or a placeholder;
-//! - Argo CD projects confine each team to its namespaces and the deploy repository.
+//! - Argo CD projects confine each team to its namespaces and the deploy repository;
+//! - every pod a Service sends traffic to has readiness and liveness probes on its own ports.
 //!
 //! The helpers (objects by kind, pods of a workload, ports, NetworkPolicy evaluation, ...) are
 //! in `cross_object/tree.rs`; a new invariant is a helper there and a check here.
@@ -1236,6 +1237,117 @@ fn a_service_without_a_known_repository_gets_no_placeholder_link() {
     assert!(!tree.entities.is_empty(), "no catalog rendered");
     let (_, bad) = url_problems("no repository", &tree);
     assert_none("URLs of a service without a repository", bad);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Probes
+
+/// Whether a probe's target port is a port of the pod (`httpGet`, `tcpSocket` or `grpc`).
+fn probe_port_exists(pod_spec: &Value, probe: &Value) -> bool {
+    ["httpGet", "tcpSocket", "grpc"].iter().any(|k| {
+        resolve_port(pod_spec, &probe[*k]["port"])
+            .is_some_and(|n| pod_ports(pod_spec).iter().any(|p| p.number == n))
+    })
+}
+
+#[test]
+fn every_pod_a_service_sends_traffic_to_has_probes_on_its_own_ports() {
+    let mut bad = Vec::new();
+    let mut checked = 0;
+    for case in cases() {
+        let t = &case.tree;
+        for dir in t.dirs() {
+            // Services that carry traffic (a Worker's headless metrics Service only lets
+            // Prometheus find its pods: a Worker takes no requests to be ready for)
+            let svcs: Vec<Svc> = services(t, &dir)
+                .into_iter()
+                .filter(|s| s.ports.iter().any(|p| p["name"] != "metrics"))
+                .collect();
+            for w in workloads(t, &dir) {
+                if matches!(w.kind.as_str(), "CronJob" | "Job")
+                    || !svcs.iter().any(|s| map_matches(&s.selector, &w.pod_labels))
+                {
+                    continue;
+                }
+                for c in containers(&w.pod_spec) {
+                    if container_ports(c).is_empty() {
+                        continue;
+                    }
+                    checked += 1;
+                    for key in ["readinessProbe", "livenessProbe"] {
+                        if c[key].is_null() {
+                            bad.push(format!("{}: {} {}: no {key}", case.name, w.path, w.name));
+                        } else if !probe_port_exists(&w.pod_spec, &c[key]) {
+                            bad.push(format!(
+                                "{}: {} {}: {key} {} is not on a port of the pod",
+                                case.name, w.path, w.name, c[key]
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(checked > 20, "only {checked} containers checked");
+    assert_none("probes", bad);
+}
+
+#[test]
+fn without_health_paths_a_service_gets_tcp_probes_and_a_located_warning() {
+    let flagger = cases()
+        .into_iter()
+        .find(|c| c.name == "acme-flagger")
+        .unwrap();
+    let probe = |service: &str| {
+        let dir = Dir {
+            env: "prod".into(),
+            service: service.into(),
+        };
+        let w = workloads(&flagger.tree, &dir)
+            .into_iter()
+            .find(|w| w.name == service)
+            .unwrap();
+        containers(&w.pod_spec)[0]["readinessProbe"].clone()
+    };
+    // inventory-api declares no `health`: its port must accept connections
+    assert_eq!(probe("inventory-api")["tcpSocket"]["port"], "http");
+    // storefront declares HTTP paths: they stay
+    assert_eq!(probe("storefront")["httpGet"]["path"], "/readyz");
+
+    let mut cmd = support::pctl();
+    cmd.args([
+        "validate",
+        "--all",
+        "fixtures/acme-flagger",
+        "--format",
+        "json",
+    ]);
+    let run = support::run(cmd);
+    run.expect_code(0);
+    let warned: Vec<String> = run
+        .diags_with_code("semantic/no-health-checks")
+        .iter()
+        .map(|d| {
+            assert_eq!(d["severity"], "warning", "{d:#}");
+            assert!(
+                d["help"].as_str().is_some_and(|h| h.contains("/healthz")),
+                "{d:#}"
+            );
+            format!(
+                "{}:{}:{}",
+                d["file"].as_str().unwrap_or(""),
+                d["span"]["line"],
+                d["span"]["column"]
+            )
+        })
+        .collect();
+    // one per service without health checks, at its `port`; none for the one with paths
+    assert_eq!(
+        warned,
+        ["fixtures/acme-flagger/inventory-api/platform.yaml:13:9"],
+        "{}",
+        run.describe()
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
