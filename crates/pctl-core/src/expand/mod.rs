@@ -24,7 +24,7 @@ pub use feed::Feed;
 use feed::template_error;
 pub use manifest::{Blueprint, Output, OverrideFile, Role, Scope};
 use minijinja::{Environment, Value as JValue};
-pub use output::{CATALOG_OWNER, Owner, RenderedFile};
+pub use output::{CATALOG_OWNER, Owner, RenderedFile, Tree};
 use output::{Expected, add_kustomizations, check_output_path, describe_owner, finish, one_line};
 use rayon::prelude::*;
 use serde_json::{Map, Value, json};
@@ -60,9 +60,6 @@ pub struct Expanded {
 /// its single-document YAML files. Errors drop the service.
 pub type ServiceCheck<'a> =
     dyn Fn(usize, &Service, &[(String, String)], &[Value]) -> Vec<Diagnostic> + Sync + 'a;
-
-/// The rendered deploy tree: relative path -> file. A BTreeMap, so iteration is sorted.
-pub type Tree = BTreeMap<String, RenderedFile>;
 
 /// All blueprints of a run, with their templates compiled into one environment.
 pub struct BlueprintSet {

@@ -19,6 +19,7 @@ fn kind(pointer: &str, title: Option<&str>, pattern: &str) -> Option<&'static st
         Some("CPU quantity") => "cpu",
         Some("Memory quantity") => "memory",
         Some("DNS-1123 label") => "name",
+        Some("Web address") => "web",
         _ if last == "image" => "image",
         _ if pattern == "^[A-Z_][A-Z0-9_]*$" => "secret",
         _ if pattern.starts_with("^[a-z]") || pattern.starts_with("^[a-z0-9]") => "name",
@@ -37,6 +38,7 @@ pub fn pattern(pointer: &str, title: Option<&str>, pattern: &str, value: &str) -
         "percentage" => percentage(&shown, value),
         "name" => name(&shown, value),
         "secret" => env_name(&shown, value, "secret"),
+        "web" => web(&shown, value),
         _ => None,
     }
 }
@@ -224,6 +226,38 @@ pub fn dns_label(s: &str) -> Option<String> {
     (!out.is_empty() && out != s).then_some(out)
 }
 
+/// A web address pctl copies into links, alerts and every workload's environment: only
+/// `http(s)://host[:port][/path]`, never a script or file scheme, never credentials.
+fn web(field: &str, value: &str) -> Option<Fix> {
+    const EXPECTED: &str = "an `http://` or `https://` address with a host and no credentials";
+    let lower = value.to_ascii_lowercase();
+    let Some(rest) = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"))
+    else {
+        let scheme = value.split_once(':').map_or("", |(s, _)| s);
+        return fix(
+            format!("`{field}` is not a web address (scheme `{scheme}:`)"),
+            EXPECTED,
+            "pctl puts this address in links, alerts and workload environments: write the service's http:// or https:// address".to_string(),
+        );
+    };
+    // ASCII lower-casing keeps byte offsets: slice the value as written.
+    let (scheme, rest) = value.split_at(value.len() - rest.len());
+    let authority = rest.split('/').next().unwrap_or("");
+    if let Some((_, host)) = authority.rsplit_once('@') {
+        let path = &rest[authority.len()..];
+        return fix(
+            format!("`{field}` carries credentials"),
+            EXPECTED,
+            format!(
+                "every rendered file that links to it would carry them: write `{scheme}{host}{path}` and give the credentials to the tool that calls it"
+            ),
+        );
+    }
+    None
+}
+
 fn name(field: &str, value: &str) -> Option<Fix> {
     let suggestion = dns_label(value)?;
     fix(
@@ -318,5 +352,30 @@ mod tests {
             pattern("/spec/compute/memory", Some("Memory quantity"), q, "lots"),
             None
         );
+    }
+
+    #[test]
+    fn web_addresses_keep_their_case_and_lose_their_credentials() {
+        let w = |v| {
+            pattern(
+                "/spec/observability/grafana_url",
+                Some("Web address"),
+                "^x$",
+                v,
+            )
+        };
+        assert!(
+            w("https://u:p@Grafana.Acme.example/D/x")
+                .unwrap()
+                .help
+                .contains("`https://Grafana.Acme.example/D/x`")
+        );
+        assert!(
+            w("JavaScript:alert(1)")
+                .unwrap()
+                .message
+                .contains("scheme `JavaScript:`")
+        );
+        assert_eq!(w("https://grafana.acme.example"), None);
     }
 }
