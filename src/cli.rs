@@ -422,8 +422,12 @@ pub fn run() -> ExitCode {
         Command::Catalog { service, input, .. } => {
             cmd::catalog::run(&service, &input.inputs(), format)
         }
-        Command::Completions { shell } => crate::manual::completions(shell),
-        Command::Man { out } => crate::manual::man(out.as_deref()),
+        Command::Completions { shell } => {
+            crate::manual::completions(<Cli as clap::CommandFactory>::command(), shell)
+        }
+        Command::Man { out } => {
+            crate::manual::man(<Cli as clap::CommandFactory>::command(), out.as_deref())
+        }
     };
     ExitCode::from(finish(report, format))
 }

@@ -1,26 +1,23 @@
 //! Everything generated from the clap definitions (the same source as `--help`), so none of it
 //! can fall out of step with the flags: shell completions (clap_complete), the manual page
 //! (clap_mangen) and the CLI reference of the book (`docs/reference/cli.md`, checked for
-//! staleness by tests/docs.rs).
+//! staleness by tests/docs.rs). Each takes the command definition (`Cli::command()`) from its
+//! caller, so this module does not depend on the CLI module that calls it.
 
-use crate::cli::Cli;
 use crate::exit::{self, Report};
-use clap::CommandFactory;
 use pctl_core::diag::Diagnostic;
 use std::fmt::Write as _;
 use std::path::Path;
 
 /// `pctl completions SHELL`: the completion script on stdout.
-pub fn completions(shell: clap_complete::Shell) -> Report {
-    let mut cmd = Cli::command();
+pub fn completions(mut cmd: clap::Command, shell: clap_complete::Shell) -> Report {
     let mut out = Vec::new();
     clap_complete::generate(shell, &mut cmd, "pctl", &mut out);
     Report::new(Vec::new(), Default::default(), exit::OK).stdout(String::from_utf8_lossy(&out))
 }
 
 /// `pctl man`: pctl(1) on stdout; with `--out DIR`, one page per command in DIR.
-pub fn man(out: Option<&Path>) -> Report {
-    let cmd = Cli::command();
+pub fn man(cmd: clap::Command, out: Option<&Path>) -> Report {
     match out {
         None => {
             let mut page = Vec::new();
@@ -59,8 +56,7 @@ fn write_failed(dir: &Path, e: &std::io::Error) -> Report {
 
 /// The CLI reference as markdown: every command with its usage, arguments and options, their
 /// values and defaults. `docs/reference/cli.md` is this text.
-pub fn markdown_reference() -> String {
-    let mut cmd = Cli::command();
+pub fn markdown_reference(mut cmd: clap::Command) -> String {
     cmd.build();
     let mut out = String::from(
         "# Command-line reference\n\n<!-- Generated from pctl's clap definitions by tests/docs.rs \

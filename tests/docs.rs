@@ -30,7 +30,10 @@ fn check(page: &str, generated: &str) {
 
 #[test]
 fn the_cli_reference_is_generated_from_clap() {
-    check("docs/reference/cli.md", &pctl::manual::markdown_reference());
+    check(
+        "docs/reference/cli.md",
+        &pctl::manual::markdown_reference(<pctl::cli::Cli as clap::CommandFactory>::command()),
+    );
 }
 
 #[test]

@@ -197,22 +197,47 @@ pub fn owned_by_service(path: &str, service: &str) -> bool {
     place(path).is_some_and(|p| p.service == Some(service))
 }
 
+/// Who owns a generated file: one service, or the organisation (shared entry points), or the
+/// organisation-wide service catalog (`catalog/index.json`, `catalog/systems.yaml`: they depend
+/// on every service, so only runs over the whole organisation render, change or delete them).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Owner {
+    Org,
+    Service(String),
+    Catalog,
+}
+
+impl Owner {
+    /// The owner's name in `.pctl/` records, plans and reports. The catalog's cannot be a
+    /// service name (those are DNS labels, without `/`).
+    pub fn name(&self) -> String {
+        match self {
+            Owner::Org => "organisation".into(),
+            Owner::Service(s) => s.clone(),
+            Owner::Catalog => CATALOG_OWNER.into(),
+        }
+    }
+}
+
+/// The owner name of the organisation-wide catalog files (see [`Owner::Catalog`]).
+pub const CATALOG_OWNER: &str = "organisation/catalog";
+
 /// The record of a service, the organisation or the catalog.
-pub fn record_path(owner: &crate::expand::Owner) -> String {
+pub fn record_path(owner: &Owner) -> String {
     match owner {
-        crate::expand::Owner::Service(s) => format!("{STATE_DIR}/services/{s}.json"),
-        crate::expand::Owner::Org => format!("{STATE_DIR}/organisation.json"),
-        crate::expand::Owner::Catalog => format!("{STATE_DIR}/catalog.json"),
+        Owner::Service(s) => format!("{STATE_DIR}/services/{s}.json"),
+        Owner::Org => format!("{STATE_DIR}/organisation.json"),
+        Owner::Catalog => format!("{STATE_DIR}/catalog.json"),
     }
 }
 
 /// Whether `path` may belong to `owner` (its namespace).
-pub fn belongs_to(path: &str, owner: &crate::expand::Owner) -> bool {
+pub fn belongs_to(path: &str, owner: &Owner) -> bool {
     let Some(p) = place(path) else { return false };
     match owner {
-        crate::expand::Owner::Service(s) => p.service == Some(s.as_str()),
-        crate::expand::Owner::Org => p.owner == OwnerKind::Organisation,
-        crate::expand::Owner::Catalog => p.owner == OwnerKind::Catalog,
+        Owner::Service(s) => p.service == Some(s.as_str()),
+        Owner::Org => p.owner == OwnerKind::Organisation,
+        Owner::Catalog => p.owner == OwnerKind::Catalog,
     }
 }
 

@@ -12,57 +12,7 @@ use crate::validate::Checked;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
-/// The built-in guardrails and their default levels.
-pub const GUARDRAILS: &[(&str, Severity, &str)] = &[
-    (
-        "registry",
-        Severity::Error,
-        "images only from the organisation's registries",
-    ),
-    (
-        "latest_tag",
-        Severity::Error,
-        "never deploy the `latest` tag",
-    ),
-    (
-        "production_replicas",
-        Severity::Error,
-        "protected environments run at least 2 replicas (or autoscale from 2); 0 (paused) is allowed",
-    ),
-    (
-        "production_contacts",
-        Severity::Warning,
-        "services in protected environments declare oncall and runbook",
-    ),
-    (
-        "sizes",
-        Severity::Error,
-        "resource sizes allowed per environment (spec.allowed_sizes)",
-    ),
-    (
-        "labels",
-        Severity::Error,
-        "every object labelled and every Terraform module tagged with service, team, environment, cost centre",
-    ),
-    (
-        "budget",
-        Severity::Warning,
-        "a team's monthly cost stays within its budget",
-    ),
-];
-
-/// The level of a guardrail: the organisation's setting, else the default. None = off.
-pub fn level(org: &Org, name: &str) -> Option<Severity> {
-    match org.spec.guardrails.get(name).map(String::as_str) {
-        Some("deny") => Some(Severity::Error),
-        Some("warn") => Some(Severity::Warning),
-        Some("off") => None,
-        _ => GUARDRAILS
-            .iter()
-            .find(|(n, _, _)| *n == name)
-            .map(|(_, s, _)| *s),
-    }
-}
+pub use crate::guardrails::{GUARDRAILS, level};
 
 /// Rego policies, parsed once.
 #[derive(Clone)]

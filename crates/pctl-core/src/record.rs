@@ -7,7 +7,7 @@
 //! its owner agree, every path it lists is in that owner's namespace, every path has a
 //! well-formed hash. A record that fails is never used to delete or overwrite anything.
 
-use crate::expand::Owner;
+use crate::layout::Owner;
 use crate::layout::{self, Area, OwnerKind, STATE_DIR};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -63,7 +63,7 @@ impl Record {
         match (&self.service, self.owner.as_deref()) {
             (Some(s), None) => Some(Owner::Service(s.clone())),
             (None, Some("organisation")) => Some(Owner::Org),
-            (None, Some(o)) if o == crate::expand::CATALOG_OWNER => Some(Owner::Catalog),
+            (None, Some(o)) if o == crate::layout::CATALOG_OWNER => Some(Owner::Catalog),
             _ => None,
         }
     }

@@ -252,7 +252,7 @@ pub fn resolve(
         },
         "has_resources": !s.resources.is_empty(),
     });
-    crate::catalog::extend_service(&mut service_ctx);
+    crate::links::extend_service(&mut service_ctx);
     let source_ctx = json!({"repository": source.repository, "sha": source.sha});
 
     // Deploy to the environments the intent names, in the organisation's order.
@@ -314,7 +314,7 @@ pub fn resolve(
             .filter(|e| e.public)
             .map(|e| json!({"path": e.path, "sla": e.sla}))
             .collect();
-        let dashboard_uid = cloud_name(&format!("pctl-{}-{}", env.name, m.name));
+        let dashboard_uid = crate::digest::cloud_name(&format!("pctl-{}-{}", env.name, m.name));
         let grafana = &org_ctx["observability"]["grafana_url"];
         let dashboard = json!({
             "uid": dashboard_uid,
@@ -490,7 +490,9 @@ fn resource_context(
     ctx.extend(params);
     ctx.insert(
         "identifier".into(),
-        json!(cloud_name(&format!("{service}-{env}-{name}"))),
+        json!(crate::digest::cloud_name(&format!(
+            "{service}-{env}-{name}"
+        ))),
     );
     ctx.insert(
         "secret_key".into(),
@@ -506,27 +508,4 @@ fn resource_context(
         json!(rt.and_then(|t| t.category.clone())),
     );
     Value::Object(ctx)
-}
-
-/// Cloud resource names have length limits (ElastiCache: 40 characters). Longer names are cut
-/// and given a hash suffix, so they stay unique and stable.
-pub fn cloud_name(name: &str) -> String {
-    const MAX: usize = 40;
-    if name.len() <= MAX {
-        return name.to_string();
-    }
-    let hash = crate::digest::sha256(name);
-    format!("{}-{}", name[..MAX - 9].trim_end_matches('-'), &hash[..8])
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn cloud_names_fit_and_stay_unique() {
-        assert_eq!(super::cloud_name("api-dev-db"), "api-dev-db");
-        let a = super::cloud_name("a-very-long-service-name-for-payments-prod-primary");
-        let b = super::cloud_name("a-very-long-service-name-for-payments-prod-replica");
-        assert!(a.len() <= 40 && b.len() <= 40);
-        assert_ne!(a, b);
-    }
 }

@@ -6,35 +6,11 @@ use super::check::{self, Format};
 use super::escape;
 use crate::diag::Diagnostic;
 use crate::layout::{self, OwnerKind};
+pub use crate::layout::{CATALOG_OWNER, Owner};
 use crate::record::Class;
 use crate::source::SourceMap;
 use serde_json::Value;
 use std::collections::BTreeMap;
-
-/// Who owns a generated file: one service, or the organisation (shared entry points), or the
-/// organisation-wide service catalog (`catalog/index.json`, `catalog/systems.yaml`: they depend
-/// on every service, so only runs over the whole organisation render, change or delete them).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Owner {
-    Org,
-    Service(String),
-    Catalog,
-}
-
-impl Owner {
-    /// The owner's name in `.pctl/` records, plans and reports. The catalog's cannot be a
-    /// service name (those are DNS labels, without `/`).
-    pub fn name(&self) -> String {
-        match self {
-            Owner::Org => "organisation".into(),
-            Owner::Service(s) => s.clone(),
-            Owner::Catalog => CATALOG_OWNER.into(),
-        }
-    }
-}
-
-/// The owner name of the organisation-wide catalog files (see [`Owner::Catalog`]).
-pub const CATALOG_OWNER: &str = "organisation/catalog";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RenderedFile {

@@ -12,9 +12,32 @@ use crate::diag::{Diagnostic, has_errors, join_pointer};
 use crate::load::{self, Document};
 use crate::model::{Intent, Org};
 use crate::source::SourceFile;
-pub use params::{Capabilities, ResourceType};
+pub use params::ResourceType;
 use serde_json::Value;
 use std::collections::BTreeMap;
+
+/// What the loaded blueprints can build: checked against `kind`, `blueprint` and resource types.
+#[derive(Debug, Clone)]
+pub struct Capabilities {
+    /// (kind, blueprint name) for workload blueprints.
+    pub workloads: Vec<(String, String)>,
+    /// Resource types that have a blueprint, sorted by name.
+    pub resource_types: Vec<ResourceType>,
+    /// The platform schema composed with those types, compiled once per run.
+    pub schema: std::sync::Arc<schema::PlatformSchema>,
+}
+
+impl Capabilities {
+    pub fn resource_type(&self, name: &str) -> Option<&ResourceType> {
+        self.resource_types.iter().find(|t| t.name == name)
+    }
+    pub fn resource_type_names(&self) -> Vec<&str> {
+        self.resource_types
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect()
+    }
+}
 
 /// A platform.yaml that was read and checked. `intent` is filled as far as the file allowed;
 /// `ok` says whether it is free of errors (only then is it rendered).
@@ -460,11 +483,6 @@ pub fn check_across(intents: &[Checked<Intent>]) -> Vec<Diagnostic> {
         }
     }
     diags
-}
-
-/// Pointer of an environment's override block, for locating resolve-time problems.
-pub fn env_pointer(env: &str) -> String {
-    join_pointer("/spec/environments", env)
 }
 
 #[cfg(test)]

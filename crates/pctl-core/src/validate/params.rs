@@ -8,7 +8,7 @@
 //! the generic fields and T's parameters, so the usual schema diagnostics (unknown field with
 //! "did you mean", enum, pattern, type, required) apply to parameters, located in platform.yaml.
 //! An environment's override cannot name its type (it is the base resource's), so it is checked
-//! against `resourceOverride-T` by [`super::schema::PlatformSchema::validate`].
+//! against `resourceOverride-T` by the platform schema (`schema.rs`).
 
 use crate::diag::{Diagnostic, Span};
 use crate::load::Document;
@@ -36,29 +36,6 @@ pub const DEFAULT_PORT: u16 = 443;
 /// `$defs` prefixes of the composed schema's per-type definitions.
 pub const RESOURCE_DEF: &str = "resource-";
 pub const OVERRIDE_DEF: &str = "resourceOverride-";
-
-/// What the loaded blueprints can build: checked against `kind`, `blueprint` and resource types.
-#[derive(Debug, Clone)]
-pub struct Capabilities {
-    /// (kind, blueprint name) for workload blueprints.
-    pub workloads: Vec<(String, String)>,
-    /// Resource types that have a blueprint, sorted by name.
-    pub resource_types: Vec<ResourceType>,
-    /// The platform schema composed with those types, compiled once per run.
-    pub schema: std::sync::Arc<super::schema::PlatformSchema>,
-}
-
-impl Capabilities {
-    pub fn resource_type(&self, name: &str) -> Option<&ResourceType> {
-        self.resource_types.iter().find(|t| t.name == name)
-    }
-    pub fn resource_type_names(&self) -> Vec<&str> {
-        self.resource_types
-            .iter()
-            .map(|t| t.name.as_str())
-            .collect()
-    }
-}
 
 /// One resource type, from its blueprint's manifest.
 #[derive(Debug, Clone, PartialEq)]
@@ -395,7 +372,7 @@ fn parameters(
                         err(
                             format!(
                                 "`required` names `{}`, which `properties` does not declare",
-                                super::schema::plain(r)
+                                r.as_str().map_or_else(|| r.to_string(), str::to_string)
                             ),
                             &at,
                             false,

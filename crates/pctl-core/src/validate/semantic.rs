@@ -2,7 +2,7 @@
 //! cross-field rules, cron expressions, durations, quantities). Each finding is located at the
 //! exact value in platform.yaml and carries a fix.
 
-pub use super::params::Capabilities;
+use super::Capabilities;
 use crate::diag::{Diagnostic, Span, did_you_mean, join_pointer, one_of};
 use crate::load::Document;
 use crate::model::{Compute, Intent, Org};
@@ -209,7 +209,7 @@ pub fn check_intent(
 
     // Image registry: the `registry` guardrail (deny by default; warn or off in the org config).
     let regs = &org.spec.registries;
-    let registry_level = crate::policy::level(org, "registry");
+    let registry_level = crate::guardrails::level(org, "registry");
     if !spec.image.is_empty()
         && !regs.is_empty()
         && registry_level.is_some()

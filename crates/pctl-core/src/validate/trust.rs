@@ -210,8 +210,8 @@ pub fn check_intent(
             let Some((expected, help)) = approver_problem(who, org) else {
                 continue;
             };
-            let pointer =
-                join_pointer(&crate::validate::env_pointer(env), "approvals") + &format!("/{i}");
+            let pointer = join_pointer(&join_pointer("/spec/environments", env), "approvals")
+                + &format!("/{i}");
             diags.push(
                 Diagnostic::error(
                     "semantic/approver",

@@ -5,6 +5,9 @@
 //! what the schema rejected and deserializes the rest, so that semantic checks still run and the
 //! user sees every problem at once. `resolve` turns them into the complete per-environment model.
 
+pub mod aws;
+pub mod teams;
+
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -216,7 +219,7 @@ pub struct OrgSpec {
     pub ingress_class: Option<String>,
     pub progressive_delivery: Option<String>,
     pub observability: Option<Observability>,
-    /// Guardrail name -> deny | warn | off (see policy::GUARDRAILS for names and defaults).
+    /// Guardrail name -> deny | warn | off (see guardrails::GUARDRAILS for names and defaults).
     pub guardrails: IndexMap<String, String>,
     /// Environment -> resource type -> sizes allowed there.
     pub allowed_sizes: IndexMap<String, IndexMap<String, Vec<String>>>,
@@ -227,9 +230,9 @@ pub struct OrgSpec {
     #[serde(default = "yes")]
     pub direct_publish: bool,
     /// AWS: workload identity, data-store network and profile, keys, alarm routing.
-    pub aws: Option<crate::aws::Aws>,
+    pub aws: Option<aws::Aws>,
     /// How service namespaces' ResourceQuotas are sized (`crate::teams`).
-    pub quota: Option<crate::teams::Quota>,
+    pub quota: Option<teams::Quota>,
 }
 
 fn yes() -> bool {
@@ -272,11 +275,11 @@ pub struct Team {
     pub contact: Option<String>,
     pub cost_center: Option<String>,
     pub budget_usd_month: Option<f64>,
-    /// Where the team's CloudWatch alarms go (`crate::aws`) and its on-call (`crate::teams`).
-    pub alerts: Option<crate::aws::TeamAlerts>,
-    /// Identity-provider group, on-call schedule, systems (`crate::teams`).
+    /// Where the team's CloudWatch alarms go (`aws`) and its on-call (`teams`).
+    pub alerts: Option<aws::TeamAlerts>,
+    /// Identity-provider group, on-call schedule, systems (`teams`).
     #[serde(flatten)]
-    pub fields: crate::teams::TeamFields,
+    pub fields: teams::TeamFields,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
