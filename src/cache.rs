@@ -2,9 +2,9 @@
 //! changed since the last `render --out` into that folder needs neither rendering nor writing.
 //!
 //! A service's files are a function of its platform.yaml, where it came from (repository,
-//! commit, image tag), the organisation config, the blueprints, the Rego policies and pctl's
-//! version, and of nothing else (both sides of a dependency edge are each rendered from their
-//! own intent). The key is a hash of exactly those. `.pctl/render-cache` maps each service to
+//! commit, image tag), the organisation config, the blueprints, the Rego policies, pctl's
+//! version and its dependencies' contracts (the addresses it reads come from their Services
+//! and ports), and of nothing else. The key is a hash of exactly those. `.pctl/render-cache` maps each service to
 //! the key it was last rendered with and the hash of the `.pctl/services/<name>.json` record that
 //! render wrote; a service is a hit when both still match. The record lists every file with
 //! its content hash, so a hit means the folder holds what a render would write, as long as
@@ -50,8 +50,15 @@ pub fn run_fingerprint(org_config: &str, blueprints: &str, policies: &str) -> St
     ])
 }
 
-/// One service's key: the run's fingerprint, its platform.yaml (name and text) and its source.
-pub fn key(run: &str, intent_name: &str, intent_text: &str, source: &Source) -> String {
+/// One service's key: the run's fingerprint, its platform.yaml (name and text), its source and
+/// a digest of its dependencies' contracts (`pctl_core::contract::digest_of`).
+pub fn key(
+    run: &str,
+    intent_name: &str,
+    intent_text: &str,
+    source: &Source,
+    dependencies: &str,
+) -> String {
     digest(&[
         run,
         intent_name,
@@ -59,6 +66,8 @@ pub fn key(run: &str, intent_name: &str, intent_text: &str, source: &Source) -> 
         &source.repository,
         &source.sha,
         &source.image_tag,
+        source.image_digest.as_deref().unwrap_or(""),
+        dependencies,
     ])
 }
 
@@ -157,39 +166,44 @@ mod tests {
             repository: "r".into(),
             sha: sha.into(),
             image_tag: "t".into(),
+            image_digest: None,
         }
     }
 
     #[test]
     fn every_input_changes_the_key() {
         let run = run_fingerprint("org", "bp", "pol");
-        let base = key(&run, "a/platform.yaml", "text", &src("1"));
+        let base = key(&run, "a/platform.yaml", "text", &src("1"), "d");
         for other in [
             key(
                 &run_fingerprint("org2", "bp", "pol"),
                 "a/platform.yaml",
                 "text",
                 &src("1"),
+                "d",
             ),
             key(
                 &run_fingerprint("org", "bp2", "pol"),
                 "a/platform.yaml",
                 "text",
                 &src("1"),
+                "d",
             ),
             key(
                 &run_fingerprint("org", "bp", "pol2"),
                 "a/platform.yaml",
                 "text",
                 &src("1"),
+                "d",
             ),
-            key(&run, "b/platform.yaml", "text", &src("1")),
-            key(&run, "a/platform.yaml", "text2", &src("1")),
-            key(&run, "a/platform.yaml", "text", &src("2")),
+            key(&run, "b/platform.yaml", "text", &src("1"), "d"),
+            key(&run, "a/platform.yaml", "text2", &src("1"), "d"),
+            key(&run, "a/platform.yaml", "text", &src("2"), "d"),
+            key(&run, "a/platform.yaml", "text", &src("1"), "d2"),
         ] {
             assert_ne!(base, other);
         }
-        assert_eq!(base, key(&run, "a/platform.yaml", "text", &src("1")));
+        assert_eq!(base, key(&run, "a/platform.yaml", "text", &src("1"), "d"));
         // Length prefixes: moving a boundary changes the key.
         assert_ne!(digest(&["ab", "c"]), digest(&["a", "bc"]));
     }

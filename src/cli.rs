@@ -91,6 +91,7 @@ impl InputArgs {
             policies: None,
             shard: None,
             allow_none: false,
+            contracts_from: None,
             require_repository: false,
             deploy_repo: Default::default(),
         }
@@ -127,6 +128,19 @@ fn parse_sha(s: &str) -> Result<String, String> {
             s.chars().count(),
             if s.chars().count() == 1 { "" } else { "s" }
         ))
+    }
+}
+
+/// An image digest: `sha256:` and 64 hexadecimal digits, lower-cased.
+pub(crate) fn parse_digest(s: &str) -> Result<String, String> {
+    match s.strip_prefix("sha256:") {
+        Some(h) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Ok(format!("sha256:{}", h.to_ascii_lowercase()))
+        }
+        _ => Err(
+            "expected an image digest, `sha256:` and 64 hexadecimal digits (docker/build-push-action's `digest` output)"
+                .into(),
+        ),
     }
 }
 
@@ -242,6 +256,9 @@ enum Command {
     New(crate::new::NewArgs),
     /// DORA and adoption metrics from the deploy repository's history
     Metrics(crate::metrics::Args),
+    /// Which version of a service runs in each environment (image tag, digest, source commit,
+    /// when it was deployed), read from the deploy repository
+    Status(cmd::status::Args),
     /// Who owns a service, how to reach them, what it depends on and what depends on it (with
     /// --all over the organisation checkout), its endpoints, SLA and monthly cost
     Catalog {
@@ -275,6 +292,10 @@ struct PinArgs {
     /// Commit of the application repository, 40 hex digits [default: its HEAD]
     #[arg(long, value_name = "SHA", value_parser = parse_sha)]
     source_sha: Option<String>,
+    /// Digest of the image the pipeline built (sha256:<64 hex>): every manifest then references
+    /// IMAGE:TAG@DIGEST, so what runs is exactly what was built and scanned
+    #[arg(long, value_name = "DIGEST", value_parser = parse_digest)]
+    image_digest: Option<String>,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -319,6 +340,7 @@ impl Command {
             Command::Catalog { format, .. } => (*format).into(),
             Command::New(args) => args.format(),
             Command::Metrics(args) => formats::choose(args.format, false, Format::Human),
+            Command::Status(args) => args.format.into(),
             Command::Schema { .. } | Command::Completions { .. } | Command::Man { .. } => {
                 Format::Human
             }
@@ -419,6 +441,7 @@ pub fn run() -> ExitCode {
         }
         Command::New(args) => Report::exit_only(crate::new::run(args, format)),
         Command::Metrics(args) => crate::metrics::run(&args, format),
+        Command::Status(args) => cmd::status::run(&args, format),
         Command::Catalog { service, input, .. } => {
             cmd::catalog::run(&service, &input.inputs(), format)
         }
@@ -482,6 +505,8 @@ impl PinArgs {
         SourceOverrides {
             sha: self.source_sha.clone(),
             image_tag: self.image_tag.clone(),
+            image_digest: self.image_digest.clone(),
+            review_only: false,
         }
     }
 }

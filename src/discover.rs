@@ -136,6 +136,12 @@ pub fn builtin_org_notice() -> String {
 pub struct SourceOverrides {
     pub sha: Option<String>,
     pub image_tag: Option<String>,
+    /// `--image-digest`: the digest of the image the pipeline built (every service of the run).
+    pub image_digest: Option<String>,
+    /// A review of the change that deploys nothing (`pctl diff`): without a digest, the
+    /// `image_digest` guardrail only warns, so a pull request (built, not pushed) still shows
+    /// its protected environments' diff.
+    pub review_only: bool,
 }
 
 /// Provenance of a service whose repository nobody can tell (a local render before the first
@@ -144,7 +150,7 @@ pub const LOCAL_REPOSITORY: &str = "local-checkout";
 
 /// The source of one intent: repository (platform.yaml's `metadata.repository`, else the git
 /// remote `origin`, else GitHub Actions' repository; empty when none says), commit (`--source-sha`, else the repository's HEAD) and image tag
-/// (`--image-tag`, else the commit).
+/// (`--image-tag`, else the commit) and digest (`--image-digest`, else none).
 pub fn source_of(
     intent_path: &Path,
     declared_repo: Option<&str>,
@@ -190,5 +196,6 @@ pub fn source_of(
         repository,
         sha,
         image_tag,
+        image_digest: pins.image_digest.clone(),
     })
 }

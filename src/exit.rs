@@ -89,7 +89,12 @@ impl Report {
 /// (errors, warnings and notes) of a list of diagnostics.
 pub fn counts(diags: &[Diagnostic]) -> (usize, usize) {
     let errors = diags.iter().filter(|d| d.is_error()).count();
-    (errors, diags.len() - errors)
+    // Notes (an applied guardrail exemption) are information, not warnings.
+    let warnings = diags
+        .iter()
+        .filter(|d| d.severity == pctl_core::diag::Severity::Warning)
+        .count();
+    (errors, warnings)
 }
 
 /// "2 errors, 1 warning".

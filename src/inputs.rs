@@ -25,6 +25,9 @@ pub struct Inputs {
     pub shard: Option<(u32, u32)>,
     /// A run may have no platform.yaml at all (`publish --remove` from an emptied repository).
     pub allow_none: bool,
+    /// Where a run that is not over the whole organisation reads the contracts of services
+    /// outside it (their records): what it knows of its dependencies (crate::contracts).
+    pub contracts_from: Option<crate::contracts::Source>,
     /// Every service must come from a known repository (diff and publish: the deploy
     /// repository's records bind each service to its repository).
     pub require_repository: bool,
@@ -171,6 +174,7 @@ pub fn check_inputs(
         policies: None,
         shard: None,
         allow_none: false,
+        contracts_from: None,
         require_repository: false,
         deploy_repo: DeployRepo::FromConfig,
     })

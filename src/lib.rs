@@ -10,6 +10,7 @@
 pub mod cache;
 pub mod cli;
 pub mod cmd;
+pub mod contracts;
 pub mod deploy_tree;
 pub mod discover;
 pub mod exit;

@@ -54,6 +54,15 @@ pub fn build(
     sink: Option<Sink<'_>>,
 ) -> Result<Built, Report> {
     let mut run = check(input);
+    // `pctl diff` deploys nothing: a missing digest is worth a warning, not hiding the diff.
+    if pins.review_only && pins.image_digest.is_none() {
+        if let Some(org) = run.org.as_mut() {
+            let g = &mut org.model.spec.guardrails;
+            if g.get("image_digest").is_some_and(|l| l == "deny") {
+                g.insert("image_digest".into(), "warn".into());
+            }
+        }
+    }
     // With --all, one bad repository does not block the others: its diagnostics are reported,
     // its earlier output is left alone, the rest renders, and the exit code says it failed.
     let intent_files: std::collections::BTreeSet<String> = run
@@ -121,6 +130,25 @@ pub fn build(
     } else {
         None
     };
+    // Every callee's contract: the run's intents (all of them, also other shards'), then what
+    // the records outside the run say of the others.
+    let mut contracts = match (&input.contracts_from, input.all) {
+        (Some(from), false) => match crate::contracts::read(from, &org.model) {
+            Ok(d) => d,
+            Err(d) => {
+                run.diags.push(d);
+                return Err(fail(&run, &run.diags, exit::USAGE));
+            }
+        },
+        _ => Default::default(),
+    };
+    contracts.extend(pctl_core::contract::directory(
+        run.intents
+            .iter()
+            .filter(|(_, c)| c.ok)
+            .map(|(_, c)| &c.model),
+        &org.model,
+    ));
     let mut intents: Vec<(Checked<Intent>, Source)> = Vec::new();
     let mut times = std::collections::BTreeMap::new();
     for (path, c) in std::mem::take(&mut run.intents) {
@@ -162,7 +190,10 @@ pub fn build(
         let keys: BTreeMap<String, String> = intents
             .iter()
             .map(|(c, src)| {
-                let k = crate::cache::key(&run_fp, &c.file.name, &c.file.text, src);
+                // A callee's contract is an input of its callers' files.
+                let deps =
+                    pctl_core::contract::digest_of(&contracts, &c.model.spec.dependency_names());
+                let k = crate::cache::key(&run_fp, &c.file.name, &c.file.text, src, &deps);
                 (c.model.metadata.name.clone(), k)
             })
             .collect();
@@ -183,7 +214,8 @@ pub fn build(
         .filter(|n| *n > 0)
         .unwrap_or(500);
     intents.sort_by(|a, b| a.0.model.metadata.name.cmp(&b.0.model.metadata.name));
-    let survey = pctl_core::compile::survey(&org.model, &blueprints.capabilities(), &intents);
+    let survey =
+        pctl_core::compile::survey(&org.model, &blueprints.capabilities(), &intents, &contracts);
     let team_costs = pctl_core::compile::team_costs(&survey);
     // A progress bar on stderr for long runs, when it is a terminal (see progress.rs).
     let progress =
@@ -208,6 +240,7 @@ pub fn build(
                 on_service: &|| progress.inc(1),
                 team_costs: Some(&team_costs),
                 survey: Some(&survey),
+                contracts: Some(&contracts),
             },
         );
         let mut tree = pctl_core::expand::Tree::new();

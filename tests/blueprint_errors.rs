@@ -117,3 +117,71 @@ fn manifest_mistakes_point_into_blueprint_yaml() {
     assert_eq!(d["code"], "blueprint/missing-template", "{json}");
     assert_eq!(d["span"]["line"], 3, "{d}");
 }
+
+#[test]
+fn a_second_workload_blueprint_is_used_by_the_services_that_select_it() {
+    // The built-in web-service stays the default for kind Service; `grpc-service` serves it
+    // too, and a service picks it with `spec.blueprint` (this used to be `blueprint/conflict`).
+    let tmp = tempfile::tempdir().unwrap();
+    let bp = tmp.path().join("bp");
+    std::fs::create_dir_all(bp.join("grpc-service")).unwrap();
+    std::fs::write(
+        bp.join("grpc-service/blueprint.yaml"),
+        "description: a second blueprint for kind Service\nworkload: Service\noutputs:\n  - template: marker.yaml.j2\n    path: \"apps/{{ env.name }}/{{ service.name }}/marker.yaml\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        bp.join("grpc-service/marker.yaml.j2"),
+        "{%- import \"_common/k8s.yaml.j2\" as k8s with context -%}\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  {{ k8s.metadata(service.name ~ \"-marker\") | indent(2) }}\ndata: {}\n",
+    )
+    .unwrap();
+    let app = tmp.path().join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    let intent = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/acme/payment-api/platform.yaml"),
+    )
+    .unwrap();
+    let selecting = intent.replacen("spec:\n", "spec:\n  blueprint: grpc-service\n", 1);
+    assert_ne!(selecting, intent);
+    std::fs::write(app.join("platform.yaml"), selecting).unwrap();
+    let out = tmp.path().join("out");
+    let o = Command::new(env!("CARGO_BIN_EXE_pctl"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["render", "--org", "fixtures/acme/pctl-org.yaml"])
+        .args(["--source-sha", &"a".repeat(40), "--format", "json"])
+        .arg(&app)
+        .arg("--blueprints")
+        .arg(&bp)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&o.stderr)));
+    assert_eq!(o.status.code(), Some(0), "{json}");
+    assert!(out.join("apps/dev/payment-api/marker.yaml").is_file());
+    assert!(
+        !out.join("apps/dev/payment-api/service.yaml").exists(),
+        "the selected blueprint replaces the default one"
+    );
+    // Another service without `spec.blueprint` keeps the default.
+    let out2 = tmp.path().join("out2");
+    let o = Command::new(env!("CARGO_BIN_EXE_pctl"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["render", "fixtures/acme/payment-api"])
+        .args(["--org", "fixtures/acme/pctl-org.yaml"])
+        .args(["--source-sha", &"a".repeat(40), "--blueprints"])
+        .arg(&bp)
+        .arg("--out")
+        .arg(&out2)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(out2.join("apps/dev/payment-api/service.yaml").is_file());
+    assert!(!out2.join("apps/dev/payment-api/marker.yaml").exists());
+}

@@ -115,3 +115,49 @@ fn golden_trees_pass_checkov_but_for_the_reasoned_skip_list() {
         );
     }
 }
+
+/// The workflows pctl recommends to application repositories (`pctl new` writes app-repo.yml:
+/// build, test, SBOM, scan, push, attest, publish by digest) pass checkov's GitHub Actions
+/// rules, with no skip at all.
+#[test]
+fn the_example_workflows_pass_checkov_github_actions_rules() {
+    let root = Path::new(ROOT);
+    let tmp = tempfile::tempdir().unwrap();
+    let workflows = tmp.path().join(".github/workflows");
+    std::fs::create_dir_all(&workflows).unwrap();
+    let mut n = 0;
+    for e in std::fs::read_dir(root.join("examples/workflows")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "yml") {
+            std::fs::copy(&p, workflows.join(p.file_name().unwrap())).unwrap();
+            n += 1;
+        }
+    }
+    assert!(n >= 2, "examples/workflows holds {n} workflows");
+    let json = tmp.path().join("checkov.json");
+    let out = Command::new("bash")
+        .arg(root.join(".ci/checkov/run-checkov.sh"))
+        .args([
+            "--no-inline-skips",
+            "--framework",
+            "github_actions",
+            "--json-out",
+        ])
+        .arg(&json)
+        .arg(tmp.path())
+        .output()
+        .expect("run .ci/checkov/run-checkov.sh");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "checkov failures in examples/workflows:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let raw = std::fs::read_to_string(&json).unwrap();
+    assert!(
+        raw.contains("\"check_type\": \"github_actions\"")
+            || raw.contains("\"check_type\":\"github_actions\""),
+        "checkov looked at no workflow:\n{raw}"
+    );
+}

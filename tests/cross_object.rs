@@ -1325,7 +1325,7 @@ fn without_health_paths_a_service_gets_tcp_probes_and_a_located_warning() {
     let run = support::run(cmd);
     run.expect_code(0);
     let warned: Vec<String> = run
-        .diags_with_code("semantic/no-health-checks")
+        .diags_with_code("semantic/no-health")
         .iter()
         .map(|d| {
             assert_eq!(d["severity"], "warning", "{d:#}");

@@ -22,6 +22,7 @@ fn shuffled_input_order_gives_identical_bytes() {
             repository: format!("https://github.com/acme/{name}"),
             sha: "0".repeat(40),
             image_tag: "1.0.0".into(),
+            image_digest: None,
         };
         let intents: Vec<_> = run
             .intents
@@ -71,6 +72,7 @@ fn organisation_files_do_not_depend_on_which_services_are_rendered() {
             repository: "r".into(),
             sha: "0".repeat(40),
             image_tag: "t".into(),
+            image_digest: None,
         };
         let all: Vec<_> = run
             .intents

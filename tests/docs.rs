@@ -97,6 +97,18 @@ fn resolve<'a>(root: &'a Value, s: &'a Value) -> &'a Value {
     }
 }
 
+/// The alternative of an `if`/`then`/`else` schema that is a mapping with named fields (`metrics:
+/// false` or `{port, path}`; a dependency's name or its contract), else the schema itself.
+fn fields_of<'a>(root: &'a Value, s: &'a Value) -> &'a Value {
+    let s = resolve(root, s);
+    ["then", "else"]
+        .iter()
+        .filter_map(|k| s.get(*k))
+        .map(|b| resolve(root, b))
+        .find(|b| b.get("properties").is_some())
+        .unwrap_or(s)
+}
+
 fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
@@ -122,6 +134,14 @@ fn type_of(root: &Value, s: &Value) -> String {
             .map(|v| format!("`{}`", plain(v)))
             .collect::<Vec<_>>()
             .join(" \\| ");
+    }
+    if let (Some(a), Some(b)) = (s.get("then"), s.get("else")) {
+        // A `then` that only narrows (`minimum`, ...) has the type its `if` tested.
+        let mut then = type_of(root, a);
+        if then.is_empty() {
+            then = s.get("if").map(|i| type_of(root, i)).unwrap_or_default();
+        }
+        return format!("{then} or {}", type_of(root, b));
     }
     for k in ["oneOf", "anyOf"] {
         if let Some(alts) = s.get(k).and_then(Value::as_array) {
@@ -161,7 +181,7 @@ fn plain(v: &Value) -> String {
 
 /// One table per mapping with named fields, depth first, in schema order.
 fn section(root: &Value, s: &Value, path: &str, out: &mut Vec<(String, String)>) {
-    let s = resolve(root, s);
+    let s = fields_of(root, s);
     let Some(props) = s.get("properties").and_then(Value::as_object) else {
         return;
     };
@@ -198,7 +218,7 @@ fn section(root: &Value, s: &Value, path: &str, out: &mut Vec<(String, String)>)
         } else {
             format!("{path}.{name}")
         };
-        let r = resolve(root, p);
+        let r = fields_of(root, p);
         if r.get("properties").is_some() {
             nested.push((child, p));
         } else if let Some(v) = r.get("additionalProperties").filter(|v| v.is_object()) {

@@ -379,6 +379,7 @@ spec:
     url: "https://git.example.com/platform/deploy-repo"
     branch: "release"
   registries: ["registry.example.com:5000/tricky"]
+  build: {scanner: grype, fail_on: high, provenance: github}
   environments:
     - {name: "no", cluster: c1, domain: no.tricky.example, region: r1}
     - {name: "null", cluster: c2, domain: tricky.example, region: r1, protected: true}

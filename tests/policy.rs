@@ -315,3 +315,105 @@ fn render_enforces_rego_policies_per_service() {
     assert!(!out.join("apps/prod/payment-api").exists());
     assert!(out.join("apps/prod/auth-service/deployment.yaml").is_file());
 }
+
+/// `--image-digest`: every manifest references `image:tag@digest`; the `image_digest`
+/// guardrail (fixtures/delivery sets it to deny) refuses a protected environment by tag only.
+#[test]
+fn image_digest_pins_manifests_and_its_guardrail_guards_protected_environments() {
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    let render = |extra: &[&str]| {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        let o = Command::new(env!("CARGO_BIN_EXE_pctl"))
+            .current_dir(ROOT)
+            .args(["render", "--all", "fixtures/delivery", "--source-sha"])
+            .arg("c".repeat(40))
+            .args(["--image-tag", "2.0.1", "--format", "json"])
+            .args(extra)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        (tmp, out, o)
+    };
+    let (_t, out, o) = render(&[]);
+    assert_eq!(o.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let d = json["diagnostics"].as_array().unwrap();
+    let g = d
+        .iter()
+        .find(|d| d["code"] == "guardrail/image-digest")
+        .expect("the digest guardrail fires");
+    assert_eq!(g["severity"], "error");
+    assert!(
+        g["message"]
+            .as_str()
+            .unwrap()
+            .contains("`prod` is protected")
+    );
+    assert!(!out.join("apps/prod").exists());
+
+    let (_t, out, o) = render(&["--image-digest", &digest]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for env in ["dev", "staging", "prod"] {
+        let rollout =
+            std::fs::read_to_string(out.join(format!("apps/{env}/checkout-web/rollout.yaml")))
+                .unwrap();
+        assert!(
+            rollout.contains(&format!("ghcr.io/acme/checkout-web:2.0.1@{digest}")),
+            "{env}: {rollout}"
+        );
+    }
+
+    // `pctl diff` deploys nothing (a pull request's image is built, not pushed): without a
+    // digest the guardrail warns and prod's diff is still shown.
+    let tmp = tempfile::tempdir().unwrap();
+    let deploy = tmp.path().join("deploy.git");
+    let init = Command::new("git")
+        .args(["init", "-q", "--bare", "-b", "main"])
+        .arg(&deploy)
+        .status()
+        .unwrap();
+    assert!(init.success());
+    let o = Command::new(env!("CARGO_BIN_EXE_pctl"))
+        .current_dir(ROOT)
+        .args(["diff", "--all", "fixtures/delivery", "--source-sha"])
+        .arg("c".repeat(40))
+        .args(["--format", "json", "--deploy-repo"])
+        .arg(&deploy)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let w = json["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["code"] == "guardrail/image-digest")
+        .expect("the digest guardrail warns");
+    assert_eq!(w["severity"], "warning");
+    let text = json.to_string();
+    assert!(
+        text.contains("guardrail/image-digest")
+            && text.contains("apps/prod/checkout-web/rollout.yaml"),
+        "{text}"
+    );
+
+    // Anything but sha256 and 64 hex digits is refused before anything runs.
+    for bad in ["sha256:abc", "md5:0123", &"a".repeat(64)] {
+        let (_t, out, o) = render(&["--image-digest", bad]);
+        assert_eq!(o.status.code(), Some(2), "{bad}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains("image digest"));
+        assert!(!out.exists());
+    }
+}

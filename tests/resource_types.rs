@@ -119,6 +119,7 @@ spec:
       engine_version: \"8.4\"
   environments:
     dev: {}
+  health: {probe: tcp}
 ";
 
 #[test]

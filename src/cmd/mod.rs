@@ -7,4 +7,5 @@ pub mod graph;
 pub mod publish;
 pub mod render;
 pub mod schema;
+pub mod status;
 pub mod validate;

@@ -35,6 +35,13 @@ pub fn run(
         allow_none: publish
             .as_ref()
             .is_some_and(|(_, remove, _)| !remove.is_empty()),
+        // One application's run reads its dependencies' contracts from the deploy repository.
+        contracts_from: Some(crate::contracts::Source::Repository {
+            url: deploy.deploy_repo.clone(),
+            token: std::env::var("PCTL_GIT_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty()),
+        }),
         require_repository: true,
         deploy_repo: crate::inputs::DeployRepo::Or(deploy.deploy_repo.clone()),
         ..input.clone()
@@ -48,7 +55,15 @@ pub fn run(
         approvals,
         partial,
         ..
-    } = match build(input, &pins, None, None) {
+    } = match build(
+        input,
+        &SourceOverrides {
+            review_only: publish.is_none(),
+            ..pins
+        },
+        None,
+        None,
+    ) {
         Ok(b) => b,
         Err(r) => return r,
     };

@@ -89,6 +89,11 @@ pub fn run(input: &Inputs, out: Option<&Path>, pins: SourceOverrides, use_cache:
     if let Some(d) = out.and_then(|o| outdir::check_dir(o).err()) {
         return Report::failed(vec![d], Default::default(), exit::USAGE);
     }
+    // One application's render reads its dependencies' contracts from the folder's records.
+    let input = &Inputs {
+        contracts_from: out.map(|o| crate::contracts::Source::Folder(o.to_path_buf())),
+        ..input.clone()
+    };
     let cache_dir = out.filter(|_| use_cache);
     let mut writer = out.map(|out| PartWriter {
         out,

@@ -219,7 +219,11 @@ fn read_org(path: &Path, sources: &SourceMap) -> Result<(Org, Vec<Diagnostic>), 
 
 /// Opens the deploy repository: a local one in place, a remote one fetched (the branch only)
 /// into a private bare clone in `dir`.
-fn open(remote: &Remote, branch: &str, dir: &Path) -> Result<(Repository, Oid), Diagnostic> {
+pub(crate) fn open(
+    remote: &Remote,
+    branch: &str,
+    dir: &Path,
+) -> Result<(Repository, Oid), Diagnostic> {
     let no_branch = || {
         Diagnostic::error(
             "metrics/no-branch",

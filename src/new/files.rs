@@ -173,14 +173,88 @@ fn environments(ans: &Answers, org: &Org) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The service's image: the organisation's first registry, else GitHub's.
+fn image_of(ans: &Answers, org: &Org) -> String {
+    match org.spec.registries.first() {
+        Some(r) => format!("{}/{}", r.trim_end_matches('/'), ans.name),
+        None => format!(
+            "ghcr.io/{}/{}",
+            action_owner(org).to_ascii_lowercase(),
+            ans.name
+        ),
+    }
+}
+
+/// The third-party actions of the workflow, pinned by commit (a tag can be moved; a commit
+/// cannot): (key, `owner/name`, commit, release the commit is).
+const ACTIONS: &[(&str, &str, &str, &str)] = &[
+    (
+        "checkout",
+        "actions/checkout",
+        "3d3c42e5aac5ba805825da76410c181273ba90b1",
+        "v7.0.1",
+    ),
+    (
+        "buildx",
+        "docker/setup-buildx-action",
+        "37fe631027851001ddb9b187196cc803df7f5f0e",
+        "v4.3.0",
+    ),
+    (
+        "login",
+        "docker/login-action",
+        "4907a6ddec9925e35a0a9e82d7399ccc52663121",
+        "v4.1.0",
+    ),
+    (
+        "build_push",
+        "docker/build-push-action",
+        "53b7df96c91f9c12dcc8a07bcb9ccacbed38856a",
+        "v7.3.0",
+    ),
+    (
+        "sbom",
+        "anchore/sbom-action",
+        "e22c389904149dbc22b58101806040fa8d37a610",
+        "v0.24.0",
+    ),
+    (
+        "trivy",
+        "aquasecurity/trivy-action",
+        "ed142fd0673e97e23eac54620cfb913e5ce36c25",
+        "v0.36.0",
+    ),
+    (
+        "grype",
+        "anchore/scan-action",
+        "e1165082ffb1fe366ebaf02d8526e7c4989ea9d2",
+        "v7.4.0",
+    ),
+    (
+        "attest_provenance",
+        "actions/attest-build-provenance",
+        "a2bbfa25375fe432b6a289bc6b6cd05ecd0c4c32",
+        "v4.1.0",
+    ),
+    (
+        "attest_sbom",
+        "actions/attest-sbom",
+        "c604332985a26aa8cf1bdc465b92731239ec6b9e",
+        "v4.1.0",
+    ),
+    (
+        "cosign",
+        "sigstore/cosign-installer",
+        "6f9f17788090df1f26f669e9d70d6ae9567deba6",
+        "v4.1.2",
+    ),
+];
+
 /// platform.yaml for the answers: every environment of the organisation, sensible defaults.
 /// `repository`: the application repository, when its git remote says so.
 pub fn platform_yaml(ans: &Answers, org: &Org, repository: Option<&str>) -> String {
     let owner = action_owner(org);
-    let image = match org.spec.registries.first() {
-        Some(r) => format!("{}/{}", r.trim_end_matches('/'), ans.name),
-        None => format!("ghcr.io/{}/{}", owner.to_ascii_lowercase(), ans.name),
-    };
+    let image = image_of(ans, org);
     let resources: Vec<serde_json::Value> = ans
         .resources
         .iter()
@@ -228,9 +302,35 @@ pub fn workflow_yaml(ans: &Answers, org: &Org, org_ref: &WorkflowOrg) -> String 
     // Committed to the application repository: the URL goes without credentials (the action
     // takes the token from a secret).
     let deploy_url = crate::redact::url(&org.spec.deploy_repository.url);
+    let image = image_of(ans, org);
+    let registry = image.split('/').next().unwrap_or_default().to_string();
+    let build = org.spec.build.clone().unwrap_or_default();
+    let scanner = build.scanner.as_deref().unwrap_or("trivy");
+    let fail_on = build.fail_on.as_deref().unwrap_or("critical");
+    let provenance = build.provenance.as_deref().unwrap_or("cosign");
+    let pins: serde_json::Map<String, serde_json::Value> = ACTIONS
+        .iter()
+        .map(|(key, name, sha, version)| {
+            (key.to_string(), json!(format!("{name}@{sha} # {version}")))
+        })
+        .collect();
     render(
         "platform.yml.j2",
         json!({
+            "image": image,
+            "registry": registry,
+            "ghcr": registry == "ghcr.io",
+            "scanner": scanner,
+            "scanner_name": if scanner == "grype" { "Grype" } else { "Trivy" },
+            "fail_on": fail_on,
+            "trivy_severity": match fail_on {
+                "medium" => "CRITICAL,HIGH,MEDIUM",
+                "high" => "CRITICAL,HIGH",
+                _ => "CRITICAL",
+            },
+            "provenance": provenance,
+            "provenance_name": if provenance == "github" { "GitHub artifact attestations" } else { "cosign, keyless" },
+            "pins": pins,
             "name": ans.name,
             "action": format!("{}/pctl@v1", action_owner(org)),
             "major": env!("CARGO_PKG_VERSION_MAJOR").parse::<u64>().unwrap_or(0).max(1),

@@ -43,8 +43,10 @@ fn resolve_with(
         repository: intent.metadata.repository.clone().unwrap_or_default(),
         sha: "0".repeat(40),
         image_tag: "catalog".into(),
+        image_digest: None,
     };
-    resolve::resolve(intent, org, caps, org_ctx, &source)
+    // Addresses of dependencies are not catalog data: no contracts needed.
+    resolve::resolve(intent, org, caps, org_ctx, &source, &Default::default())
 }
 
 fn opt(v: &Value) -> Value {

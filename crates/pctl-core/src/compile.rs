@@ -1,6 +1,7 @@
 //! The functional core: checked intents + organisation config + blueprints -> rendered deploy
 //! tree + diagnostics. No I/O, no clock, no randomness: the same input gives the same bytes.
 
+use crate::contract::Directory;
 use crate::diag::{Diagnostic, dedupe, sort};
 use crate::expand::{BlueprintSet, Feed, Tree};
 use crate::model::{Intent, Org};
@@ -41,6 +42,9 @@ pub struct Options<'a> {
     /// What the caller already knows of the services (see [`survey`]): a cached service found
     /// here is not even resolved.
     pub survey: Option<&'a BTreeMap<String, Survey>>,
+    /// The contracts of every service the compiled ones may call (the whole run's, and those
+    /// read from the deploy repository); without it, the compiled intents' own.
+    pub contracts: Option<&'a Directory>,
 }
 
 impl Options<'_> {
@@ -50,6 +54,7 @@ impl Options<'_> {
         on_service: &|| {},
         team_costs: None,
         survey: None,
+        contracts: None,
     };
 }
 
@@ -85,6 +90,14 @@ pub fn compile_with(
     });
     // Every service is resolved, except a cached one the caller surveyed already: it is not
     // rendered, and the survey has what is needed of it (costs, environments, intent checks).
+    let own;
+    let contracts = match opts.contracts {
+        Some(d) => d,
+        None => {
+            own = crate::contract::directory(valid.iter().map(|(c, _)| &c.model), org);
+            &own
+        }
+    };
     let surveyed = |name: &str| {
         opts.cached.contains(name) && opts.survey.is_some_and(|s| s.contains_key(name))
     };
@@ -94,7 +107,7 @@ pub fn compile_with(
             .par_iter()
             .map(|(c, src)| {
                 (!surveyed(&c.model.metadata.name))
-                    .then(|| resolve::resolve(&c.model, org, &caps, &org_ctx, src))
+                    .then(|| resolve::resolve(&c.model, org, &caps, &org_ctx, src, contracts))
             })
             .collect()
     };
@@ -133,6 +146,8 @@ pub fn compile_with(
     let mut denied: BTreeSet<String> = BTreeSet::new();
     for ((c, _), f) in valid.iter().zip(&facts) {
         let mut found = f.intent_checks.clone();
+        // Against its callees' contracts (ports, environments, hand-written addresses).
+        found.extend(crate::validate::dependencies::check(c, contracts, org));
         found.extend(crate::policy::budget(org, c, team_costs));
         if found.iter().any(Diagnostic::is_error) {
             denied.insert(c.model.metadata.name.clone());
@@ -244,6 +259,7 @@ pub fn survey(
     org: &Org,
     caps: &crate::validate::Capabilities,
     intents: &[(Checked<Intent>, Source)],
+    contracts: &Directory,
 ) -> BTreeMap<String, Survey> {
     use rayon::prelude::*;
     let org_ctx = resolve::org_context(org);
@@ -251,7 +267,7 @@ pub fn survey(
         .par_iter()
         .filter(|(c, _)| c.ok)
         .map(|(c, src)| {
-            let svc = resolve::resolve(&c.model, org, caps, &org_ctx, src);
+            let svc = resolve::resolve(&c.model, org, caps, &org_ctx, src, contracts);
             (c.model.metadata.name.clone(), Survey::of(org, c, &svc))
         })
         .collect()

@@ -237,6 +237,11 @@ pub fn join_pointer(pointer: &str, segment: &str) -> String {
     )
 }
 
+/// Pointer of an environment's override block in platform.yaml (`/spec/environments/<env>`).
+pub fn env_pointer(env: &str) -> String {
+    join_pointer("/spec/environments", env)
+}
+
 /// The closest candidate by edit distance, for "did you mean" hints.
 pub fn did_you_mean<'a>(
     word: &str,

@@ -40,7 +40,7 @@ impl Graph {
                         .iter()
                         .map(|(n, r)| (n.clone(), r.kind.clone().unwrap_or_default()))
                         .collect(),
-                    dependencies: m.spec.dependencies.clone(),
+                    dependencies: m.spec.dependency_names(),
                 }
             })
             .collect();
@@ -123,7 +123,8 @@ pub fn check(intents: &[&Checked<Intent>], whole_organisation: bool) -> Vec<Diag
     if whole_organisation {
         for c in intents {
             for (i, d) in c.model.spec.dependencies.iter().enumerate() {
-                if !names.contains(d.as_str()) {
+                let d = d.name();
+                if !names.contains(d) {
                     let p = dep_pointer(i);
                     diags.push(
                         Diagnostic::error("graph/unknown-dependency", format!("`{}` depends on `{d}`, which no platform.yaml in this organisation declares", c.model.metadata.name))
@@ -148,7 +149,7 @@ pub fn check(intents: &[&Checked<Intent>], whole_organisation: bool) -> Vec<Diag
                 .spec
                 .dependencies
                 .iter()
-                .filter_map(|d| idx.get(d.as_str()).copied())
+                .filter_map(|d| idx.get(d.name()).copied())
                 .collect()
         })
         .collect();
@@ -182,7 +183,7 @@ pub fn check(intents: &[&Checked<Intent>], whole_organisation: bool) -> Vec<Diag
             .spec
             .dependencies
             .iter()
-            .position(|d| d == order[walk[1]])
+            .position(|d| d.name() == order[walk[1]])
             .unwrap_or(0);
         let p = dep_pointer(i);
         let shown: Vec<&str> = walk.iter().map(|n| order[*n]).collect();
@@ -266,7 +267,10 @@ mod tests {
         let doc = crate::load::parse(&file, crate::load::Options::default()).unwrap();
         let mut model = Intent::default();
         model.metadata.name = name.into();
-        model.spec.dependencies = deps.iter().map(|s| s.to_string()).collect();
+        model.spec.dependencies = deps
+            .iter()
+            .map(|s| crate::model::Dependency::Name(s.to_string()))
+            .collect();
         Checked {
             file,
             doc,

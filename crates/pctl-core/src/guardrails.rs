@@ -5,42 +5,47 @@
 use crate::diag::Severity;
 use crate::model::Org;
 
-/// The built-in guardrails and their default levels.
-pub const GUARDRAILS: &[(&str, Severity, &str)] = &[
+/// The built-in guardrails and their default levels (None: off unless the organisation sets it).
+pub const GUARDRAILS: &[(&str, Option<Severity>, &str)] = &[
     (
         "registry",
-        Severity::Error,
+        Some(Severity::Error),
         "images only from the organisation's registries",
     ),
     (
         "latest_tag",
-        Severity::Error,
+        Some(Severity::Error),
         "never deploy the `latest` tag",
     ),
     (
         "production_replicas",
-        Severity::Error,
+        Some(Severity::Error),
         "protected environments run at least 2 replicas (or autoscale from 2); 0 (paused) is allowed",
     ),
     (
         "production_contacts",
-        Severity::Warning,
+        Some(Severity::Warning),
         "services in protected environments declare oncall and runbook",
     ),
     (
         "sizes",
-        Severity::Error,
+        Some(Severity::Error),
         "resource sizes allowed per environment (spec.allowed_sizes)",
     ),
     (
         "labels",
-        Severity::Error,
+        Some(Severity::Error),
         "every object labelled and every Terraform module tagged with service, team, environment, cost centre",
     ),
     (
         "budget",
-        Severity::Warning,
+        Some(Severity::Warning),
         "a team's monthly cost stays within its budget",
+    ),
+    (
+        "image_digest",
+        None,
+        "protected environments run images by digest (`--image-digest`)",
     ),
 ];
 
@@ -53,6 +58,6 @@ pub fn level(org: &Org, name: &str) -> Option<Severity> {
         _ => GUARDRAILS
             .iter()
             .find(|(n, _, _)| *n == name)
-            .map(|(_, s, _)| *s),
+            .and_then(|(_, s, _)| *s),
     }
 }

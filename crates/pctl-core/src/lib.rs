@@ -13,13 +13,16 @@
 pub mod aws;
 pub mod catalog;
 pub mod compile;
+pub mod contract;
 pub mod cost;
 pub mod diag;
 pub mod digest;
+pub mod exemption;
 pub mod expand;
 pub mod gitops;
 pub mod graph;
 pub mod guardrails;
+pub mod image;
 pub mod layout;
 pub mod links;
 pub mod load;

@@ -63,6 +63,8 @@ fn new_record(
         pctl_version: version.to_string(),
         files: BTreeMap::new(),
         classes: BTreeMap::new(),
+        provides: None,
+        exemptions: Vec::new(),
     };
     match owner {
         // The catalog is rendered only by runs over the whole organisation; its own record, so
@@ -88,6 +90,8 @@ fn new_record(
                 .cloned()
                 .collect();
             record.usd_month = Some(crate::cost::total(&own));
+            record.provides = svc.and_then(|s| s.provides.clone());
+            record.exemptions = svc.map(|s| s.exemptions.clone()).unwrap_or_default();
         }
     }
     record

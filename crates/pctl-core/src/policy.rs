@@ -163,15 +163,28 @@ pub fn budget(
 /// contacts, sizes): they need no rendering, so they run for every service, also one whose
 /// files come from the render cache.
 pub fn check_intent(org: &Org, checked: &Checked<Intent>, svc: &Service) -> Vec<Diagnostic> {
-    let mut diags = Vec::new();
+    let mut findings: Vec<crate::exemption::Finding> = Vec::new();
     let intent = &checked.model;
     let spans = &checked.doc.spans;
-    let mut push = |name: &'static str, msg: String, pointer: &str, help: String| {
-        diags.extend(guardrail(org, checked, name, msg, pointer, help));
+    // Each finding knows its environment and resource, for the service's exemptions.
+    let mut found = |scope: &(Option<String>, Option<String>),
+                     name: &'static str,
+                     msg: String,
+                     pointer: &str,
+                     help: String| {
+        if let Some(d) = guardrail(org, checked, name, msg, pointer, help) {
+            findings.push(crate::exemption::Finding {
+                guardrail: name,
+                env: scope.0.clone(),
+                resource: scope.1.clone(),
+                diagnostic: d,
+            });
+        }
     };
 
-    if svc.source.image_tag == "latest" {
-        push(
+    if svc.context["service"]["image_tag"] == "latest" {
+        found(
+            &(None, None),
             "latest_tag",
             format!("`{}` would deploy the `latest` tag", intent.spec.image),
             "/spec/image",
@@ -183,6 +196,19 @@ pub fn check_intent(org: &Org, checked: &Checked<Intent>, svc: &Service) -> Vec<
         let env = d.env.as_str();
         let dep = &d.context["deployment"];
         let p = join_pointer("/spec/environments", env);
+        let scope = (Some(env.to_string()), None);
+        if protected.contains(&env) && svc.source.image_digest.is_none() {
+            found(
+                &scope,
+                "image_digest",
+                format!(
+                    "`{env}` is protected but `{}` would run `{}:{}` by tag, without a digest",
+                    svc.name, intent.spec.image, svc.source.image_tag
+                ),
+                "/spec/image",
+                "publish the digest the build produced: `--image-digest sha256:...` (the action's `image-digest` input)".into(),
+            );
+        }
         if protected.contains(&env) {
             if intent.kind != "CronJob" {
                 let floor = dep["replicas"]
@@ -191,7 +217,8 @@ pub fn check_intent(org: &Org, checked: &Checked<Intent>, svc: &Service) -> Vec<
                     .unwrap_or(1);
                 // 0 is a deliberate pause, not an under-provisioned service.
                 if floor == 1 {
-                    push(
+                    found(
+                        &scope,
                         "production_replicas",
                         format!(
                             "`{env}` is protected but `{}` runs a single replica there",
@@ -199,7 +226,12 @@ pub fn check_intent(org: &Org, checked: &Checked<Intent>, svc: &Service) -> Vec<
                         ),
                         &p,
                         format!(
-                            "set `replicas: 2` or more (or `autoscale: {{min: 2, ...}}`) under `environments.{env}`"
+                            "set `replicas: 2` or more (or `autoscale: {{min: 2, ...}}`) under `environments.{env}`{}",
+                            if org.exemptable("production_replicas") {
+                                "; or, if one replica is right for this service, exempt it with a reason (`spec.exemptions`)"
+                            } else {
+                                ""
+                            }
                         ),
                     );
                 }
@@ -209,7 +241,8 @@ pub fn check_intent(org: &Org, checked: &Checked<Intent>, svc: &Service) -> Vec<
                 ("runbook", &intent.metadata.runbook),
             ] {
                 if what.is_none() {
-                    push(
+                    found(
+                        &scope,
                         "production_contacts",
                         format!(
                             "`{}` runs in the protected environment `{env}` without `metadata.{field}`",
@@ -221,8 +254,43 @@ pub fn check_intent(org: &Org, checked: &Checked<Intent>, svc: &Service) -> Vec<
                 }
             }
         }
+        // An in-cluster resource runs one replica: in a protected environment, that is the
+        // production_replicas guardrail's business too.
+        for r in d
+            .resources
+            .iter()
+            .filter(|r| r["placement"] == "in-cluster")
+        {
+            let name = r["name"].as_str().unwrap_or_default();
+            if !protected.contains(&env) {
+                continue;
+            }
+            let over = join_pointer(&join_pointer(&format!("{p}/resources"), name), "placement");
+            let pointer = if spans.get(&over).is_some() {
+                over
+            } else {
+                join_pointer(&join_pointer("/spec/resources", name), "placement")
+            };
+            found(
+                &(Some(env.to_string()), Some(name.to_string())),
+                "production_replicas",
+                format!(
+                    "{} `{name}` of `{}` runs in the cluster with a single replica in the protected `{env}`",
+                    r["type"].as_str().unwrap_or_default(),
+                    svc.name
+                ),
+                &pointer,
+                format!(
+                    "use `placement: managed` under `environments.{env}.resources.{name}`, or exempt it with a reason (`spec.exemptions`, `resource: {name}`)"
+                ),
+            );
+        }
         let allowed = org.spec.allowed_sizes.get(env);
-        for r in &d.resources {
+        for r in d
+            .resources
+            .iter()
+            .filter(|r| r["placement"] != "in-cluster")
+        {
             let (rtype, size, name) = (
                 r["type"].as_str().unwrap_or(""),
                 r["size"].as_str().unwrap_or(""),
@@ -236,7 +304,8 @@ pub fn check_intent(org: &Org, checked: &Checked<Intent>, svc: &Service) -> Vec<
                     } else {
                         join_pointer(&join_pointer("/spec/resources", name), "size")
                     };
-                    push(
+                    found(
+                        &(Some(env.to_string()), Some(name.to_string())),
                         "sizes",
                         format!("size `{size}` of {rtype} `{name}` is not allowed in `{env}`"),
                         &pointer,
@@ -246,8 +315,7 @@ pub fn check_intent(org: &Org, checked: &Checked<Intent>, svc: &Service) -> Vec<
             }
         }
     }
-
-    diags
+    crate::exemption::apply(checked, findings, |g| level(org, g).is_some())
 }
 
 /// The checks on what a service rendered: the labels guardrail and the Rego policies. They
@@ -407,6 +475,7 @@ fn guardrail_code(name: &str) -> &'static str {
         "production_contacts" => "guardrail/production-contacts",
         "sizes" => "guardrail/sizes",
         "labels" => "guardrail/labels",
+        "image_digest" => "guardrail/image-digest",
         _ => "guardrail/budget",
     }
 }

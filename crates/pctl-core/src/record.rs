@@ -55,6 +55,13 @@ pub struct Record {
     /// Files whose class matters to reviews (see [`Class`]).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub classes: BTreeMap<String, Class>,
+    /// What the service provides to callers (its Service, namespace and ports): a single
+    /// application's run reads its dependencies' contracts from here (crate::contract).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provides: Option<crate::contract::Provides>,
+    /// The guardrails the service is exempted from, with their reasons (shown in reviews).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exemptions: Vec<crate::model::Exemption>,
 }
 
 impl Record {
@@ -149,6 +156,9 @@ pub fn verify(path: &str, bytes: &[u8]) -> Result<(Owner, Record), Forgery> {
             )));
         }
     }
+    if let (Some(p), Owner::Service(name)) = (&record.provides, &owner) {
+        crate::contract::check_provides(name, p).map_err(forged)?;
+    }
     if let Some(file) = record
         .classes
         .keys()
@@ -209,6 +219,25 @@ impl Claims {
             .map(|(_, r)| r)
     }
 
+    /// The contracts the verified service records carry (crate::contract). A record without
+    /// `provides` (a Worker, or written before pctl recorded contracts) says nothing a caller
+    /// could use: its service stays unknown, never assumed.
+    pub fn contracts(&self) -> crate::contract::Directory {
+        self.records
+            .values()
+            .filter_map(|(owner, r)| match (owner, &r.provides) {
+                (Owner::Service(name), Some(p)) => Some((
+                    name.clone(),
+                    crate::contract::Contract {
+                        provides: Some(p.clone()),
+                        environments: r.environments.clone().unwrap_or_default(),
+                    },
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Every owner with a verified record.
     pub fn owners(&self) -> impl Iterator<Item = &Owner> {
         self.records.values().map(|(o, _)| o)
@@ -238,6 +267,8 @@ mod tests {
                 .map(|f| (f.to_string(), H.to_string()))
                 .collect(),
             classes: BTreeMap::new(),
+            provides: None,
+            exemptions: Vec::new(),
         }
         .to_text()
         .into_bytes()
@@ -289,6 +320,24 @@ mod tests {
         // Not JSON, or a record in the wrong place.
         assert!(verify(".pctl/services/api.json", b"garbage").is_err());
         assert!(verify(".pctl/services/x/../api.json", &r).is_err());
+    }
+
+    #[test]
+    fn a_record_cannot_send_callers_to_another_namespace() {
+        let text = String::from_utf8(service_record("api", &["apps/dev/api/x.yaml"])).unwrap();
+        let with = |ns: &str| {
+            text.replacen(
+                "\"pctl_version\"",
+                &format!(
+                    "\"provides\": {{\"service\": \"api\", \"namespace\": \"{ns}\", \"ports\": [{{\"name\": \"http\", \"port\": 8080, \"service_port\": 80, \"protocol\": \"http\"}}]}},\n  \"pctl_version\""
+                ),
+                1,
+            )
+        };
+        let (_, ok) = verify(".pctl/services/api.json", with("api").as_bytes()).unwrap();
+        assert_eq!(ok.provides.unwrap().ports[0].service_port, 80);
+        let err = verify(".pctl/services/api.json", with("evil").as_bytes()).unwrap_err();
+        assert!(err.reason.contains("namespace `evil`"), "{err:?}");
     }
 
     #[test]

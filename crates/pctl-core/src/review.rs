@@ -336,6 +336,7 @@ pub fn cost_changes(changes: &[Change]) -> Vec<(String, String, f64, f64)> {
 
 fn summary(changes: &[Change], removals: &[String], ctx: &Context) -> String {
     let costs = cost_changes(changes);
+    let exemptions = crate::exemption::review_section(changes);
     // pctl's own records change with every file: bookkeeping, not something to review.
     let changes: Vec<Change> = changes
         .iter()
@@ -443,6 +444,7 @@ fn summary(changes: &[Change], removals: &[String], ctx: &Context) -> String {
         }
         let _ = writeln!(s);
     }
+    s.push_str(&exemptions);
     // Who must approve, and why: the CODEOWNERS rules this change touches.
     let mut needed: BTreeMap<&str, &Vec<String>> = BTreeMap::new();
     for c in changes {

@@ -84,6 +84,16 @@ fn yaml_key(k: &str) -> String {
     }
 }
 
+/// `{{ name | plain }}`: a string as a plain YAML scalar when that reads back as the same
+/// string (an identifier such as a port name, not a YAML 1.1 boolean or null), else quoted
+/// like any printed value. Other values print as usual.
+pub fn plain_filter(value: &JValue) -> Result<JValue, Error> {
+    match value.as_str() {
+        Some(s) => Ok(JValue::from_safe_string(yaml_key(s))),
+        None => Ok(JValue::from_safe_string(yaml_flow(&to_json(value)?))),
+    }
+}
+
 /// Block YAML for a map or list, to follow a key: starts with a newline, every line indented
 /// by `indent`. Scalars and empty collections stay on the key's line.
 pub fn yaml_block(v: &Value, indent: usize) -> String {
@@ -333,6 +343,20 @@ mod tests {
         .unwrap()
         .value;
         assert_eq!(back["root"], v, "{doc}");
+    }
+
+    #[test]
+    fn plain_prints_only_what_reads_back_the_same() {
+        let plain = |s: &str| plain_filter(&JValue::from(s)).unwrap().to_string();
+        assert_eq!(plain("http"), "http");
+        assert_eq!(plain("grpc-web"), "grpc-web");
+        for quoted in ["yes", "on", "null", "true", "8080", "a: b", "", "-x"] {
+            assert!(
+                plain(quoted).starts_with('"'),
+                "{quoted}: {}",
+                plain(quoted)
+            );
+        }
     }
 
     #[test]

@@ -74,6 +74,8 @@ struct RawManifest {
     sized: Option<bool>,
     category: Option<String>,
     parameters: Option<Value>,
+    connection: Option<Value>,
+    in_cluster: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -146,6 +148,7 @@ impl BlueprintSet {
         env.set_auto_escape_callback(escape::mode_for);
         env.set_formatter(escape::formatter);
         env.add_filter("yaml", escape::yaml_filter);
+        env.add_filter("plain", escape::plain_filter);
         env.add_filter("hcl", escape::hcl_filter);
         env.add_filter("code", escape::code_filter);
 
@@ -175,22 +178,7 @@ impl BlueprintSet {
                 Err(mut d) => diags.append(&mut d),
             }
         }
-        // Two blueprints for the same kind or resource type would make the choice arbitrary.
-        let mut claimed: BTreeMap<String, &str> = BTreeMap::new();
-        for bp in &blueprints {
-            let key = match &bp.role {
-                Role::Workload(k) => format!("workload `{k}`"),
-                Role::Resource(t) => format!("resource type `{t}`"),
-                Role::Addon(_) => continue,
-            };
-            if let Some(first) = claimed.insert(key.clone(), &bp.name) {
-                diags.push(
-                    Diagnostic::error("blueprint/conflict", format!("blueprints `{first}` and `{}` both serve {key}", bp.name))
-                        .in_file(&bp.manifest)
-                        .help("keep one of them; a service picks another workload blueprint with `spec.blueprint`"),
-                );
-            }
-        }
+        let defaults = super::selection::defaults(&blueprints, &mut diags);
         if !diags.is_empty() {
             return Err(diags);
         }
@@ -223,6 +211,7 @@ impl BlueprintSet {
             display,
             sources: sources.clone(),
             schema,
+            defaults,
         })
     }
 }
@@ -260,6 +249,8 @@ fn parse_manifest(
         sized: raw.sized,
         category: raw.category.as_deref(),
         parameters: raw.parameters.as_ref(),
+        connection: raw.connection.as_ref(),
+        in_cluster: raw.in_cluster.as_ref(),
     };
     let serves = match &role {
         Role::Resource(t) => Some(t.as_str()),

@@ -13,6 +13,7 @@ pub mod escape;
 mod feed;
 mod manifest;
 mod output;
+mod selection;
 
 use crate::diag::Diagnostic;
 pub use crate::record::Class;
@@ -72,6 +73,8 @@ pub struct BlueprintSet {
     sources: SourceMap,
     /// The platform schema with these blueprints' resource types, compiled once.
     schema: std::sync::Arc<PlatformSchema>,
+    /// Workload kind -> the blueprint a service of that kind uses without `spec.blueprint`.
+    defaults: BTreeMap<String, String>,
 }
 
 impl BlueprintSet {
@@ -99,13 +102,10 @@ impl BlueprintSet {
     }
 
     fn workload_for(&self, svc: &Service) -> Option<&Blueprint> {
+        let name = svc.blueprint.as_ref().or(self.defaults.get(&svc.kind))?;
         self.blueprints
             .iter()
-            .find(|b| match (&svc.blueprint, &b.role) {
-                (Some(name), Role::Workload(_)) => &b.name == name,
-                (None, Role::Workload(k)) => k == &svc.kind,
-                _ => false,
-            })
+            .find(|b| matches!(b.role, Role::Workload(_)) && &b.name == name)
     }
 
     /// Evaluates a manifest's condition (compiled at load) in a context.

@@ -39,6 +39,8 @@ pub struct Metadata {
 pub struct Spec {
     pub image: String,
     pub port: Option<u16>,
+    /// Named ports with protocols (instead of `port`); the first is the primary one.
+    pub ports: Vec<Port>,
     pub health: Option<Health>,
     pub command: Option<Vec<String>>,
     pub args: Option<Vec<String>>,
@@ -46,22 +48,119 @@ pub struct Spec {
     pub endpoints: Vec<Endpoint>,
     pub env: IndexMap<String, Value>,
     pub secrets: Vec<String>,
-    pub dependencies: Vec<String>,
+    pub dependencies: Vec<Dependency>,
     pub resources: IndexMap<String, Resource>,
     pub deploy: Deploy,
     pub slo: Option<Slo>,
     pub compute: Option<Compute>,
-    pub metrics: Option<Metrics>,
+    pub metrics: Option<MetricsSetting>,
     #[serde(deserialize_with = "blank_is_default")]
     pub environments: IndexMap<String, EnvOverride>,
     pub blueprint: Option<String>,
+    /// Guardrails this service is exempted from, each with its reason.
+    pub exemptions: Vec<Exemption>,
+    /// How public endpoints are exposed: ingress | gateway | loadbalancer.
+    pub exposure: Option<String>,
 }
 
+impl Spec {
+    /// The names of the services this one calls, in the order written.
+    pub fn dependency_names(&self) -> Vec<String> {
+        self.dependencies
+            .iter()
+            .map(|d| d.name().to_string())
+            .collect()
+    }
+}
+
+/// One port of `spec.ports`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Port {
+    pub name: String,
+    pub port: Option<u16>,
+    /// grpc | http | tcp (default http).
+    pub protocol: Option<String>,
+    /// The Service's port (default: `port`).
+    pub service_port: Option<u16>,
+}
+
+/// `spec.health`: HTTP paths (`liveness`, `readiness`, or `path` for both), or a gRPC or TCP
+/// probe (`probe`), on a port of the service.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Health {
     pub liveness: Option<String>,
     pub readiness: Option<String>,
+    pub probe: Option<String>,
+    pub port: Option<String>,
+    pub path: Option<String>,
+    pub headers: IndexMap<String, String>,
+    pub service: Option<String>,
+    pub startup: Option<String>,
+}
+
+/// One entry of `spec.dependencies`: a service name, or the contract with it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum Dependency {
+    Name(String),
+    Contract(DependencyContract),
+}
+
+impl Default for Dependency {
+    fn default() -> Self {
+        Dependency::Name(String::new())
+    }
+}
+
+impl Dependency {
+    pub fn name(&self) -> &str {
+        match self {
+            Dependency::Name(n) => n,
+            Dependency::Contract(c) => &c.name,
+        }
+    }
+    pub fn contract(&self) -> Option<&DependencyContract> {
+        match self {
+            Dependency::Contract(c) => Some(c),
+            Dependency::Name(_) => None,
+        }
+    }
+}
+
+/// How a caller reads a callee's address (see docs/dependencies.md).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DependencyContract {
+    pub name: String,
+    /// The variable the application reads, or variable -> template (`"{host}:{port}"`).
+    pub env: Option<DependencyEnv>,
+    /// `host:port` or `url` (with `env` as a variable name); default from the protocol.
+    pub form: Option<String>,
+    /// A callee port by name; default: its primary port.
+    pub port: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum DependencyEnv {
+    Variable(String),
+    Templates(IndexMap<String, String>),
+}
+
+/// A guardrail exemption (`spec.exemptions`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct Exemption {
+    pub guardrail: String,
+    pub reason: String,
+    /// Where it applies (default: every environment).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub environments: Vec<String>,
+    /// An in-cluster resource it applies to, instead of the workload.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -73,8 +172,10 @@ pub struct Endpoint {
 }
 
 /// A resource as written: the base declaration, or an environment's partial override. Besides
-/// the generic `type` and `size`, its fields are the parameters its type's blueprint declares
-/// (`parameters` in the manifest; checked by the run's schema).
+/// the generic fields (`type`, `size`; `placement`, `image`, `compute` for a type that can run
+/// in the cluster; `env` for a type that declares its connection properties), its fields are
+/// the parameters its type's blueprint declares (`parameters` in the manifest; checked by the
+/// run's schema).
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Resource {
@@ -82,6 +183,17 @@ pub struct Resource {
     pub kind: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub size: Option<String>,
+    /// `managed` (default) or `in-cluster`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub placement: Option<String>,
+    /// In the cluster: the companion's image (pinned) and compute.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compute: Option<Compute>,
+    /// Variable -> template over the type's connection properties (`"{host}:{port}"`).
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    pub env: IndexMap<String, String>,
     #[serde(flatten)]
     pub params: IndexMap<String, Value>,
 }
@@ -97,8 +209,16 @@ impl Resource {
         Resource {
             kind: self.kind.clone(),
             size: o.size.clone().or_else(|| self.size.clone()),
+            placement: o.placement.clone().or_else(|| self.placement.clone()),
+            image: o.image.clone().or_else(|| self.image.clone()),
+            compute: o.compute.clone().or_else(|| self.compute.clone()),
+            env: self.env.clone(),
             params,
         }
+    }
+    /// Whether it runs in the service's namespace (a companion) rather than as a managed service.
+    pub fn in_cluster(&self) -> bool {
+        self.placement.as_deref() == Some("in-cluster")
     }
 }
 
@@ -107,6 +227,9 @@ impl Resource {
 pub struct Deploy {
     pub strategy: Option<String>,
     pub steps: Vec<Step>,
+    /// Blue-green: the check the new version passes before the switch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gate: Option<Gate>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rollback: Option<Rollback>,
 }
@@ -117,6 +240,23 @@ pub struct Step {
     pub weight: Option<u32>,
     pub duration: Option<String>,
     pub metrics: IndexMap<String, String>,
+}
+
+/// `deploy.gate` (blue-green).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Gate {
+    pub duration: Option<String>,
+    pub metrics: IndexMap<String, String>,
+}
+
+/// `spec.build`: what `pctl new`'s workflow uses to scan and sign images.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Build {
+    pub scanner: Option<String>,
+    pub fail_on: Option<String>,
+    pub provenance: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -133,12 +273,41 @@ pub struct Slo {
     pub latency_p99: Option<String>,
 }
 
+/// `spec.metrics`: `false` (not scraped) or where Prometheus scrapes the metrics.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum MetricsSetting {
+    Switch(bool),
+    Scrape(Metrics),
+}
+
+impl MetricsSetting {
+    /// The scrape settings, unless scraping is switched off.
+    pub fn scrape(&self) -> Option<&Metrics> {
+        match self {
+            MetricsSetting::Scrape(m) => Some(m),
+            MetricsSetting::Switch(_) => None,
+        }
+    }
+    pub fn off(&self) -> bool {
+        matches!(self, MetricsSetting::Switch(false))
+    }
+}
+
 /// Where Prometheus scrapes the application's metrics (`spec.metrics`).
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Metrics {
-    pub port: Option<u16>,
+    pub port: Option<PortRef>,
     pub path: Option<String>,
+}
+
+/// A port by number, or by the name of a port of `spec.ports`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum PortRef {
+    Number(u16),
+    Name(String),
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -178,6 +347,7 @@ pub struct EnvOverride {
     pub resources: IndexMap<String, Resource>,
     pub env: IndexMap<String, Value>,
     pub approvals: Vec<String>,
+    pub exposure: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -218,6 +388,8 @@ pub struct OrgSpec {
     pub secret_store: Option<SecretStore>,
     pub ingress_class: Option<String>,
     pub progressive_delivery: Option<String>,
+    /// How the workflow `pctl new` writes builds, scans and signs images.
+    pub build: Option<Build>,
     pub observability: Option<Observability>,
     /// Guardrail name -> deny | warn | off (see guardrails::GUARDRAILS for names and defaults).
     pub guardrails: IndexMap<String, String>,
@@ -233,7 +405,43 @@ pub struct OrgSpec {
     pub aws: Option<aws::Aws>,
     /// How service namespaces' ResourceQuotas are sized (`crate::teams`).
     pub quota: Option<teams::Quota>,
+    /// The clusters' DNS domain, in dependency and companion addresses (default cluster.local).
+    pub cluster_domain: Option<String>,
+    /// How public endpoints are exposed by default, and the shared Gateway.
+    pub exposure: Option<Exposure>,
+    /// Resource type -> defaults of its in-cluster companions (image, compute).
+    pub companions: IndexMap<String, Companion>,
+    /// Guardrails a service may exempt itself from, with a reason (`spec.exemptions`).
+    pub exemptable: Option<Vec<String>>,
 }
+
+/// `spec.exposure` of the organisation.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Exposure {
+    pub default: Option<String>,
+    pub gateway: Option<Gateway>,
+}
+
+/// The Gateway (Gateway API) HTTPRoutes attach to.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Gateway {
+    pub name: String,
+    pub namespace: String,
+    pub section: Option<String>,
+}
+
+/// Defaults of an in-cluster resource type (`spec.companions.<type>`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Companion {
+    pub image: Option<String>,
+    pub compute: Option<Compute>,
+}
+
+/// Guardrails exemptable when the organisation does not say (`spec.exemptable`).
+pub const DEFAULT_EXEMPTABLE: &[&str] = &["production_replicas", "production_contacts"];
 
 fn yes() -> bool {
     true
@@ -321,6 +529,20 @@ impl Org {
     }
     pub fn gitops(&self) -> &str {
         self.spec.gitops.as_deref().unwrap_or("argocd")
+    }
+    /// The clusters' DNS domain.
+    pub fn cluster_domain(&self) -> &str {
+        self.spec
+            .cluster_domain
+            .as_deref()
+            .unwrap_or("cluster.local")
+    }
+    /// Whether a service may exempt itself from `guardrail`.
+    pub fn exemptable(&self, guardrail: &str) -> bool {
+        match &self.spec.exemptable {
+            Some(list) => list.iter().any(|g| g == guardrail),
+            None => DEFAULT_EXEMPTABLE.contains(&guardrail),
+        }
     }
     /// The controller that runs canaries: `argo-rollouts` (default) or `flagger`.
     pub fn progressive_delivery(&self) -> &str {

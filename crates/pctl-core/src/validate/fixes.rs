@@ -31,7 +31,7 @@ fn kind(pointer: &str, title: Option<&str>, pattern: &str) -> Option<&'static st
 pub fn pattern(pointer: &str, title: Option<&str>, pattern: &str, value: &str) -> Option<Fix> {
     let shown = crate::diag::pointer_to_path(pointer);
     match kind(pointer, title, pattern)? {
-        "image" => image(&shown, value),
+        "image" => image(&shown, value, pointer.contains("/resources/")),
         "memory" => quantity(&shown, value, true),
         "cpu" => quantity(&shown, value, false),
         "duration" => duration(&shown, value),
@@ -64,48 +64,78 @@ fn fix(message: String, expected: &str, help: String) -> Option<Fix> {
     })
 }
 
-fn image(field: &str, value: &str) -> Option<Fix> {
-    const EXPECTED: &str =
-        "an image repository without tag or digest, e.g. `ghcr.io/acme/orders-api`";
-    if let Some((repo, digest)) = value.split_once('@') {
-        return fix(
-            format!("`{field}` names a digest (`@{digest}`): pctl sets the image version itself"),
-            EXPECTED,
-            format!(
-                "remove the digest: `image: {repo}`; pctl deploys the source commit's tag (or --image-tag)"
-            ),
-        );
-    }
+fn image(field: &str, value: &str, pinned_only: bool) -> Option<Fix> {
+    let expected = if pinned_only {
+        "an image pinned with a tag (not `latest`) and/or a digest, e.g. `docker.io/library/redis:7.2-alpine`"
+    } else {
+        "an image repository (pctl adds the tag), or one pinned with a tag (not `latest`) or a digest, e.g. `ghcr.io/acme/orders-api`"
+    };
+    let (name, digest) = value
+        .split_once('@')
+        .map_or((value, None), |(n, d)| (n, Some(d)));
     // A tag is a `:` in the last path segment (a `:` before the first `/` is a registry port).
-    let (path_start, last) = value
+    let (path_start, last) = name
         .rsplit_once('/')
-        .map_or((0, value), |(a, b)| (a.len() + 1, b));
-    if let Some((name, tag)) = last.split_once(':') {
-        let repo = format!("{}{name}", &value[..path_start]);
-        return fix(
-            format!("`{field}` has a tag (`:{tag}`): pctl sets the tag when it renders"),
-            EXPECTED,
-            format!(
-                "remove the tag: `image: {repo}`; pctl tags the image with the source commit, or with --image-tag"
-            ),
-        );
-    }
-    if value.chars().any(|c| c.is_ascii_uppercase()) {
+        .map_or((0, name), |(a, b)| (a.len() + 1, b));
+    let (repo, tag) = match last.split_once(':') {
+        Some((n, t)) => (format!("{}{n}", &name[..path_start]), Some(t)),
+        None => (name.to_string(), None),
+    };
+    if repo.chars().any(|c| c.is_ascii_uppercase()) {
+        let lower = value.replacen(&repo, &repo.to_ascii_lowercase(), 1);
         return fix(
             format!("`{field}` has capital letters: image repositories are lower case"),
-            EXPECTED,
-            format!("write `image: {}`", value.to_ascii_lowercase()),
+            expected,
+            format!("write `image: {lower}`"),
         );
     }
-    if value.contains("://") {
-        let rest = value.split_once("://").map_or(value, |(_, r)| r);
+    if let Some((_, rest)) = value.split_once("://") {
         return fix(
             format!("`{field}` has a URL scheme: an image reference has none"),
-            EXPECTED,
+            expected,
             format!("write `image: {rest}`"),
         );
     }
-    None
+    let unpinned = if pinned_only {
+        "pin a version (`image: {repo}:1.2.3`) or a digest (`@sha256:` and 64 hex digits)"
+    } else {
+        "pin a version (`image: {repo}:1.2.3`) or a digest, or remove the tag: `image: {repo}` and pctl tags the image with the source commit (or --image-tag)"
+    };
+    let unpinned = unpinned.replace("{repo}", &repo);
+    if let Some(d) = digest {
+        let hex = d.strip_prefix("sha256:").unwrap_or("");
+        if hex.len() != 64 || !hex.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f')) {
+            return fix(
+                format!(
+                    "`{field}` has a malformed digest (`@{d}`): a digest is `@sha256:` and 64 lower-case hex digits"
+                ),
+                expected,
+                format!("copy the whole digest from the registry, or {unpinned}"),
+            );
+        }
+    }
+    match tag {
+        Some("latest") => fix(
+            format!("`{field}` has the tag `latest`, which moves: it names no fixed version"),
+            expected,
+            unpinned,
+        ),
+        Some(t) => fix(
+            format!(
+                "`{field}` has an invalid tag (`:{t}`): a tag is up to 128 letters, digits, `_`, `.` and `-`, not starting with `.` or `-`"
+            ),
+            expected,
+            unpinned,
+        ),
+        None if pinned_only && digest.is_none() => fix(
+            format!(
+                "`{field}` is not pinned: an in-cluster companion's image needs a tag or a digest"
+            ),
+            expected,
+            unpinned,
+        ),
+        None => None,
+    }
 }
 
 /// Units people write for quantities, and what Kubernetes calls them.
@@ -310,21 +340,26 @@ mod tests {
     }
 
     #[test]
-    fn images_lose_their_tag_or_digest() {
+    fn images_are_pinned_or_left_to_pctl() {
         let p = "^x$";
+        let msg = |ptr: &str, v: &str| pattern(ptr, None, p, v).map(|f| (f.message, f.help));
+        let (m, h) = msg("/spec/image", "ghcr.io/acme/orders-api:latest").unwrap();
+        assert!(m.contains("`latest`"), "{m}");
+        assert!(h.contains("`image: ghcr.io/acme/orders-api:1.2.3`"), "{h}");
         assert!(
-            help("/spec/image", None, p, "ghcr.io/acme/orders-api:1.2.3")
-                .starts_with("remove the tag: `image: ghcr.io/acme/orders-api`")
+            h.contains("remove the tag: `image: ghcr.io/acme/orders-api`"),
+            "{h}"
         );
-        assert!(
-            help("/spec/image", None, p, "registry:5000/a/b@sha256:abc")
-                .starts_with("remove the digest: `image: registry:5000/a/b`")
-        );
+        let (m, _) = msg("/spec/image", "registry:5000/a/b@sha256:abc").unwrap();
+        assert!(m.contains("malformed digest"), "{m}");
         // A registry port is not a tag.
-        assert!(
-            help("/spec/image", None, p, "registry:5000/a/B")
-                .contains("`image: registry:5000/a/b`")
-        );
+        let (_, h) = msg("/spec/image", "registry:5000/a/B").unwrap();
+        assert!(h.contains("`image: registry:5000/a/b`"), "{h}");
+        // A companion's image must be pinned; an application's need not be.
+        let (m, h) = msg("/spec/resources/cache/image", "docker.io/library/redis").unwrap();
+        assert!(m.contains("not pinned"), "{m}");
+        assert!(!h.contains("remove the tag"), "{h}");
+        assert_eq!(msg("/spec/image", "ghcr.io/acme/orders-api"), None);
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! Stage 3, validate: JSON Schema (embedded `schemas/`) plus semantic checks, for platform.yaml
 //! and for the organisation config. Reports every problem of every file; never stops at the first.
 
+pub mod connection;
+pub mod contract;
+pub mod dependencies;
 pub mod fixes;
-pub mod health;
 pub mod params;
 pub mod schema;
 pub mod semantic;
@@ -436,11 +438,6 @@ pub fn check_intent(
     diags.extend(trust::check_intent(file, &doc, &intent, org));
     diags.extend(crate::teams::check_intent(file, &doc, &intent, org));
     let ok = !has_errors(&diags);
-    // Advice once the file is otherwise valid (as clippy runs once rustc is happy): the
-    // errors are what to fix first.
-    if ok {
-        diags.extend(health::check_intent(file, &doc, &intent));
-    }
     (
         Some(Checked {
             file: file.clone(),

@@ -30,6 +30,13 @@ pub const RESERVED: &[&str] = &[
     "secret_name",
     "port",
     "category",
+    "placement",
+    "image",
+    "compute",
+    "env",
+    "host",
+    "companion",
+    "connection",
 ];
 /// The port of a resource type whose manifest declares none: an HTTPS API (SQS, S3, ...).
 pub const DEFAULT_PORT: u16 = 443;
@@ -56,6 +63,11 @@ pub struct ResourceType {
     pub parameters: Map<String, Value>,
     /// Parameters platform.yaml must give.
     pub required: Vec<String>,
+    /// Connection property -> description: what `env` templates of a resource may name
+    /// (`{host}`); empty: the type takes no `env` (see super::connection).
+    pub connection: Map<String, Value>,
+    /// Whether (and how) it can run in the service's namespace (`placement: in-cluster`).
+    pub in_cluster: Option<super::connection::InCluster>,
 }
 
 /// The resource fields of a manifest as written (see blueprints/README.md).
@@ -65,6 +77,8 @@ pub struct ManifestFields<'a> {
     pub sized: Option<bool>,
     pub category: Option<&'a str>,
     pub parameters: Option<&'a Value>,
+    pub connection: Option<&'a Value>,
+    pub in_cluster: Option<&'a Value>,
 }
 
 impl ManifestFields<'_> {
@@ -111,6 +125,12 @@ impl ManifestFields<'_> {
         }
         if self.parameters.is_some() {
             v.push("parameters");
+        }
+        if self.connection.is_some() {
+            v.push("connection");
+        }
+        if self.in_cluster.is_some() {
+            v.push("in_cluster");
         }
         v
     }
@@ -167,6 +187,8 @@ impl ResourceType {
                 }
             },
         };
+        let (connection, in_cluster) =
+            super::connection::read_manifest(fields, file, doc, &mut diags);
         if !diags.is_empty() {
             return Err(diags);
         }
@@ -179,6 +201,8 @@ impl ResourceType {
             category: fields.category.map(str::to_string),
             parameters,
             required,
+            connection,
+            in_cluster,
         })
     }
 
@@ -459,7 +483,9 @@ pub fn compose(base: &Value, types: &[ResourceType]) -> Value {
         }
     }
 
+    let base_defs = defs.clone();
     for t in types {
+        let defs_for_fields = &base_defs;
         let mut props = Map::new();
         props.insert("type".into(), json!({"const": t.name}));
         if t.sized {
@@ -469,6 +495,7 @@ pub fn compose(base: &Value, types: &[ResourceType]) -> Value {
         if t.sized {
             over_props.insert("size".into(), json!(true));
         }
+        super::connection::compose_fields(t, defs_for_fields, &mut props, &mut over_props);
         for (p, s) in &t.parameters {
             props.insert(p.clone(), s.clone());
             over_props.insert(p.clone(), s.clone());
@@ -559,6 +586,8 @@ mod tests {
             .unwrap()
             .clone(),
             required: vec!["engine_version".into()],
+            connection: Map::new(),
+            in_cluster: None,
         }
     }
 

@@ -9,6 +9,8 @@ use crate::model::{Compute, Intent, Org};
 pub use crate::quantity::{parse_cpu, parse_duration_ms, parse_memory, parse_percent};
 use crate::source::SourceFile;
 
+mod deploy;
+
 struct Checker<'a> {
     file: &'a SourceFile,
     doc: &'a Document,
@@ -148,50 +150,9 @@ pub fn check_intent(
         _ => {}
     }
 
-    // Ports and endpoints.
-    if !spec.endpoints.is_empty() && kind != "Service" && !kind.is_empty() {
-        let d = c
-            .error_key(
-                "semantic/endpoints-not-service",
-                format!("a {kind} receives no inbound traffic, so it cannot have `endpoints`"),
-                "/spec/endpoints",
-            )
-            .help("remove `endpoints`, or set `kind: Service`");
-        c.push(d);
-    } else if (!spec.endpoints.is_empty() || kind == "Service")
-        && spec.port.is_none()
-        && !c.exists("/spec/port")
-    {
-        let what = if spec.endpoints.is_empty() {
-            "a Service needs"
-        } else {
-            "endpoints need"
-        };
-        let at = if spec.endpoints.is_empty() {
-            "/spec"
-        } else {
-            "/spec/endpoints"
-        };
-        let d = c
-            .error_key(
-                "semantic/missing-port",
-                format!("{what} a `port` to receive traffic on"),
-                at,
-            )
-            .pointer("/spec/port")
-            .help("add `port: 8080` (the port your process listens on) under `spec`");
-        c.push(d);
-    }
-    if spec.port.is_some() && (kind == "Worker" || kind == "CronJob") {
-        let d = c
-            .error_key(
-                "semantic/port-not-service",
-                format!("a {kind} receives no inbound traffic, so `port` has no effect"),
-                "/spec/port",
-            )
-            .help("remove `port`, or set `kind: Service`");
-        c.push(d);
-    }
+    // Ports, probes, metrics, dependency contracts, exemptions, exposure: contract.rs.
+    c.diags
+        .extend(super::contract::check_intent(file, doc, intent, org, caps));
     let mut seen_paths: std::collections::HashSet<&str> = std::collections::HashSet::new();
     for (i, e) in spec.endpoints.iter().enumerate() {
         if seen_paths.contains(&e.path.as_str()) {
@@ -246,20 +207,6 @@ pub fn check_intent(
         }
     }
 
-    // Dependencies.
-    for (i, dep) in spec.dependencies.iter().enumerate() {
-        if dep == &intent.metadata.name {
-            let d = c
-                .error(
-                    "semantic/self-dependency",
-                    "a service cannot depend on itself",
-                    &format!("/spec/dependencies/{i}"),
-                )
-                .help("remove it from `dependencies`");
-            c.push(d);
-        }
-    }
-
     // Resources: known type, known size (parameters are checked by the run's schema).
     for (name, r) in &spec.resources {
         let base = join_pointer("/spec/resources", name);
@@ -282,7 +229,7 @@ pub fn check_intent(
             c.push(d);
             continue;
         };
-        if rt.sized {
+        if rt.sized && !r.in_cluster() {
             check_size(
                 &mut c,
                 org,
@@ -380,7 +327,8 @@ pub fn check_intent(
                 }
                 Some(base_r) => {
                     let rt = base_r.kind.as_deref().and_then(|t| caps.resource_type(t));
-                    if let Some(rt) = rt.filter(|rt| rt.sized) {
+                    let managed = !base_r.merged(Some(r)).in_cluster();
+                    if let Some(rt) = rt.filter(|rt| rt.sized && managed) {
                         check_size(
                             &mut c,
                             org,
@@ -410,136 +358,7 @@ pub fn check_intent(
         check_compute(&mut c, comp, "/spec/compute");
     }
 
-    // Delivery: canary steps and rollback thresholds.
-    let deploy = &spec.deploy;
-    // A strategy the schema rejected is unknown: checks that depend on it are skipped.
-    let strategy = match deploy.strategy.as_deref() {
-        Some(s) => s,
-        None if c.exists("/spec/deploy/strategy") => "",
-        None => "rolling",
-    };
-    if strategy == "canary" && deploy.steps.is_empty() && !c.exists("/spec/deploy/steps") {
-        let d = c
-            .error_key(
-                "semantic/canary-steps",
-                "a canary deploy needs `steps`",
-                "/spec/deploy",
-            )
-            .pointer("/spec/deploy/steps")
-            .help("add steps, e.g. `steps: [{weight: 10, duration: 10m}, {weight: 100}]`");
-        c.push(d);
-    }
-    if strategy == "rolling" && !deploy.steps.is_empty() {
-        let d = c
-            .error_key(
-                "semantic/steps-not-canary",
-                "`steps` only apply to `strategy: canary`",
-                "/spec/deploy/steps",
-            )
-            .help("set `strategy: canary`, or remove `steps`");
-        c.push(d);
-    }
-    if kind == "CronJob" && strategy == "canary" {
-        let d = c
-            .error(
-                "semantic/canary-cron",
-                "a CronJob cannot be deployed as a canary",
-                "/spec/deploy/strategy",
-            )
-            .help("remove `deploy`, or use `strategy: rolling`");
-        c.push(d);
-    }
-    if kind == "Worker" && strategy == "canary" {
-        let d = c
-            .error(
-                "semantic/canary-worker",
-                "a Worker receives no traffic, so it cannot be deployed as a canary",
-                "/spec/deploy/strategy",
-            )
-            .help("use `strategy: rolling`, or make it a `Service` if it serves requests");
-        c.push(d);
-    }
-    // Metrics: scraped from long-running workloads only, on a port the container has.
-    if let Some(mt) = &spec.metrics {
-        if kind == "CronJob" {
-            let d = c
-                .error_key(
-                    "semantic/metrics-cronjob",
-                    "a CronJob is not scraped by Prometheus: remove `metrics`",
-                    "/spec/metrics",
-                )
-                .help("job alerts come from kube-state-metrics; push job metrics to a Pushgateway if you need more");
-            c.push(d);
-        } else if mt.port.is_none() && spec.port.is_none() && !c.exists("/spec/metrics/port") {
-            let d = c
-                .error_key(
-                    "semantic/metrics-port",
-                    "`metrics` needs a `port` when the workload has no `spec.port`",
-                    "/spec/metrics",
-                )
-                .pointer("/spec/metrics/port")
-                .help("add the port the metrics are served on, e.g. `metrics: {port: 9090}`");
-            c.push(d);
-        }
-    }
-    let mut last: Option<u32> = None;
-    for (i, step) in deploy.steps.iter().enumerate() {
-        let p = format!("/spec/deploy/steps/{i}");
-        if let Some(w) = step.weight {
-            if let Some(prev) = last {
-                if w <= prev {
-                    let d = c
-                        .error(
-                            "semantic/canary-weights",
-                            format!(
-                                "canary weights must increase: step {} has weight {w} after {prev}",
-                                i + 1
-                            ),
-                            &format!("{p}/weight"),
-                        )
-                        .expected(format!("a weight greater than {prev}"))
-                        .help("order the steps by increasing traffic weight");
-                    c.push(d);
-                }
-            }
-            last = Some(w);
-        }
-        if let Some(dur) = &step.duration {
-            check_duration(&mut c, dur, &format!("{p}/duration"));
-        }
-        for (metric, v) in &step.metrics {
-            check_threshold(
-                &mut c,
-                metric,
-                v,
-                &join_pointer(&format!("{p}/metrics"), metric),
-            );
-        }
-    }
-    if let Some(w) = deploy.steps.last().and_then(|s| s.weight) {
-        if w != 100 {
-            let n = deploy.steps.len() - 1;
-            let d = c
-                .error(
-                    "semantic/canary-final-weight",
-                    format!("the last canary step must send all traffic (weight 100), not {w}"),
-                    &format!("/spec/deploy/steps/{n}/weight"),
-                )
-                .expected("weight: 100")
-                .help("add a final step `{weight: 100}`");
-            c.push(d);
-        }
-    }
-    if let Some(rb) = &deploy.rollback {
-        for (metric, v) in &rb.on {
-            check_threshold(
-                &mut c,
-                metric,
-                v,
-                &join_pointer("/spec/deploy/rollback/on", metric),
-            );
-        }
-    }
+    deploy::check(&mut c, &spec.deploy, kind);
     if let Some(slo) = &spec.slo {
         if let Some(l) = &slo.latency_p99 {
             check_duration(&mut c, l, "/spec/slo/latency_p99");
@@ -658,8 +477,7 @@ fn check_threshold(c: &mut Checker, metric: &str, v: &str, pointer: &str) {
 }
 
 fn image_in_registry(image: &str, registry: &str) -> bool {
-    let r = registry.trim_end_matches('/');
-    image == r || image.starts_with(&format!("{r}/"))
+    crate::image::in_registry(image, registry)
 }
 
 /// Validates a 5-field cron expression (or an @macro) the way Kubernetes CronJob reads it.

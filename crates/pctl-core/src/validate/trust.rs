@@ -189,8 +189,19 @@ pub fn check_intent(
                 .as_deref()
                 .map(|p| ("/spec/health/readiness".to_string(), p)),
         );
+        paths.extend(
+            h.path
+                .as_deref()
+                .map(|p| ("/spec/health/path".to_string(), p)),
+        );
     }
-    if let Some(p) = intent.spec.metrics.as_ref().and_then(|m| m.path.as_deref()) {
+    if let Some(p) = intent
+        .spec
+        .metrics
+        .as_ref()
+        .and_then(|m| m.scrape())
+        .and_then(|m| m.path.as_deref())
+    {
         paths.push(("/spec/metrics/path".to_string(), p));
     }
     for (pointer, p) in paths {
@@ -210,8 +221,8 @@ pub fn check_intent(
             let Some((expected, help)) = approver_problem(who, org) else {
                 continue;
             };
-            let pointer = join_pointer(&join_pointer("/spec/environments", env), "approvals")
-                + &format!("/{i}");
+            let pointer =
+                join_pointer(&crate::diag::env_pointer(env), "approvals") + &format!("/{i}");
             diags.push(
                 Diagnostic::error(
                     "semantic/approver",
