@@ -81,12 +81,14 @@ fn cases_in(root: &Path) -> Vec<Case> {
             .find(|(i, a)| !a.starts_with('-') && (*i == 0 || args[i - 1] != "--blueprints"))
             .map(|(_, a)| a.clone())
             .expect("an input path");
-        let org_file = Path::new(ROOT).join(&input).join("pctl-org.yaml");
-        let org_file = if org_file.exists() {
-            org_file
-        } else {
-            Path::new(ROOT).join("examples/pctl-org.yaml")
-        };
+        // As pctl finds it: in the input's folder or a folder above it (within the checkout).
+        let org_file = Path::new(ROOT)
+            .join(&input)
+            .ancestors()
+            .take_while(|d| d.starts_with(ROOT))
+            .map(|d| d.join("pctl-org.yaml"))
+            .find(|f| f.exists())
+            .unwrap_or_else(|| Path::new(ROOT).join("examples/pctl-org.yaml"));
         let org: Value = serde_yaml::from_str(&std::fs::read_to_string(org_file).unwrap()).unwrap();
         cases.push(Case {
             tree: Tree::load(&dir.join("expected"), &name),
@@ -367,7 +369,16 @@ fn selectors_select_what_they_mean_to_and_ports_exist() {
                     }
                 }
             }
-            // Every workload is covered where the folder has budgets and policies at all.
+            // Every workload is covered where the folder has budgets and policies at all. A
+            // budget matters only for pods that can be more than one: a Deployment fixed at one
+            // replica (an in-cluster companion) can only get a budget that lets its pod go
+            // (maxUnavailable 1: no effect) or one that blocks every node drain (minAvailable 1).
+            let scalable = |w: &Workload| {
+                w.object["spec"]["replicas"].as_u64().is_none_or(|n| n > 1)
+                    || t.kind_in(&dir, "HorizontalPodAutoscaler").iter().any(|h| {
+                        h.spec()["scaleTargetRef"]["name"] == w.name.trim_end_matches("-primary")
+                    })
+            };
             for (kind, field) in [
                 ("PodDisruptionBudget", "selector"),
                 ("NetworkPolicy", "podSelector"),
@@ -377,7 +388,8 @@ fn selectors_select_what_they_mean_to_and_ports_exist() {
                     continue;
                 }
                 for w in ws.iter().filter(|w| {
-                    kind == "NetworkPolicy" || matches!(w.kind.as_str(), "Deployment" | "Rollout")
+                    kind == "NetworkPolicy"
+                        || (matches!(w.kind.as_str(), "Deployment" | "Rollout") && scalable(w))
                 }) {
                     if !objs
                         .iter()
@@ -402,10 +414,15 @@ fn selectors_select_what_they_mean_to_and_ports_exist() {
 // ---------------------------------------------------------------------------------------------
 // Network policies against the service's own configuration
 
-/// What a workload's configuration connects to, found in the rendered objects alone.
-fn connections(case: &Case, dir: &Dir) -> Vec<(String, Dest)> {
+/// What a workload's configuration connects to, found in the rendered objects alone. A pod
+/// whose configuration names no host (an in-cluster companion: Redis, PostgreSQL) resolves
+/// nothing and sends no telemetry.
+fn connections(case: &Case, dir: &Dir, w: &Workload) -> Vec<(String, Dest)> {
     let t = &case.tree;
     let mut out = Vec::new();
+    if !names_hosts(t, dir, w) {
+        return out;
+    }
     let mut dns = serde_json::Map::new();
     dns.insert("k8s-app".into(), "kube-dns".into());
     for protocol in ["UDP", "TCP"] {
@@ -421,7 +438,7 @@ fn connections(case: &Case, dir: &Dir) -> Vec<(String, Dest)> {
             },
         ));
     }
-    let config = t.config(dir);
+    let config = t.config_of(dir, w);
     if let Some(endpoint) = config.get("OTEL_EXPORTER_OTLP_ENDPOINT") {
         let peer = match in_cluster_address(endpoint) {
             Some(a) => Some((Peer::namespace(&a.namespace), a.port)),
@@ -471,8 +488,6 @@ fn network_policies_admit_every_connection_the_service_config_makes() {
     for case in cases() {
         let t = &case.tree;
         for dir in t.dirs() {
-            let conns = connections(&case, &dir);
-            let config = t.config(&dir);
             let callees: Vec<String> = t
                 .kind_in(&dir, "Namespace")
                 .iter()
@@ -484,7 +499,8 @@ fn network_policies_admit_every_connection_the_service_config_makes() {
                 })
                 .collect();
             for w in workloads(t, &dir) {
-                for (what, dest) in &conns {
+                let config = t.config_of(&dir, &w);
+                for (what, dest) in &connections(&case, &dir, &w) {
                     checked += 1;
                     if !egress_admits(t, &dir, &w, dest) {
                         bad.push(format!("{}: {}/{} cannot reach {what} ({dest}): no NetworkPolicy egress rule admits it", case.name, dir.path(), w.name));
@@ -499,15 +515,20 @@ fn network_policies_admit_every_connection_the_service_config_makes() {
                         continue;
                     }
                     checked += 1;
-                    let ok = match backend_ports(t, &dir.env, &addr) {
-                        Some(ports) => ports.iter().any(|&port| {
+                    // To the pods behind the Service: a rule may select them by label (in
+                    // its own namespace without a namespaceSelector).
+                    let ok = match backends(t, &dir.env, &addr) {
+                        Some(pods) => pods.iter().any(|(port, labels)| {
                             egress_admits(
                                 t,
                                 &dir,
                                 &w,
                                 &Dest {
-                                    peer: Peer::namespace(&addr.namespace),
-                                    port,
+                                    peer: Peer::Pod {
+                                        namespace: addr.namespace.clone(),
+                                        labels: labels.clone(),
+                                    },
+                                    port: *port,
                                     protocol: "TCP",
                                 },
                             )
@@ -518,7 +539,8 @@ fn network_policies_admit_every_connection_the_service_config_makes() {
                         bad.push(format!("{}: {}/{} cannot reach {var}={value}: no egress rule admits namespace {}", case.name, dir.path(), w.name, addr.namespace));
                     }
                 }
-                for callee in &callees {
+                let calls = names_hosts(t, &dir, &w);
+                for callee in callees.iter().filter(|_| calls) {
                     checked += 1;
                     if !egress_admits_namespace(t, &dir, &w, callee) {
                         bad.push(format!("{}: {}/{} declares it calls {callee}, but no egress rule admits that namespace", case.name, dir.path(), w.name));
@@ -604,6 +626,42 @@ fn the_network_policy_model_is_not_vacuous() {
         Some(80)
     );
     assert_eq!(in_cluster_address("a: b"), None);
+
+    // Companions: a pod whose configuration names no host needs no egress; the service reaches
+    // its companion by a podSelector in its own namespace, and only there.
+    let boutique = cases().into_iter().find(|c| c.name == "boutique").unwrap();
+    let dir = Dir {
+        env: "dev".into(),
+        service: "cartservice".into(),
+    };
+    let ws = workloads(&boutique.tree, &dir);
+    let named = |n: &str| ws.iter().find(|w| w.name == n).unwrap();
+    let (cart, redis) = (named("cartservice"), named("cartservice-cart"));
+    assert!(names_hosts(&boutique.tree, &dir, cart));
+    assert!(!names_hosts(&boutique.tree, &dir, redis));
+    let addr = in_cluster_address("cartservice-cart.cartservice.svc.cluster.local:6379").unwrap();
+    let (port, labels) = backends(&boutique.tree, "dev", &addr).unwrap().remove(0);
+    let to = |namespace: &str| Dest {
+        peer: Peer::Pod {
+            namespace: namespace.into(),
+            labels: labels.clone(),
+        },
+        port,
+        protocol: "TCP",
+    };
+    assert!(egress_admits(
+        &boutique.tree,
+        &dir,
+        cart,
+        &to("cartservice")
+    ));
+    assert!(!egress_admits(&boutique.tree, &dir, cart, &to("elsewhere")));
+    assert!(!egress_admits(
+        &boutique.tree,
+        &dir,
+        redis,
+        &to("cartservice")
+    ));
 }
 
 #[test]
@@ -672,7 +730,8 @@ fn the_selector_and_port_model_is_not_vacuous() {
 // Team access: RoleBindings, quotas, limits
 
 /// The most pods a workload runs at once: its replicas (or its autoscaler's maximum), plus the
-/// surge of a rolling update, plus a whole canary copy for progressive delivery.
+/// surge of a rolling update (none with `Recreate`), plus a whole canary or preview copy for
+/// progressive delivery.
 fn max_pods(t: &Tree, dir: &Dir, w: &Workload) -> u64 {
     let o = &w.object;
     let hpa_max = t
@@ -701,6 +760,8 @@ fn max_pods(t: &Tree, dir: &Dir, w: &Workload) -> u64 {
                 }
         }
         "Rollout" => 2 * n + surge(&o["spec"]["strategy"]["canary"]["maxSurge"]),
+        // the old pods are gone before the new ones start
+        _ if o["spec"]["strategy"]["type"] == "Recreate" => n,
         _ => n + surge(&o["spec"]["strategy"]["rollingUpdate"]["maxSurge"]),
     }
 }
@@ -1329,6 +1390,7 @@ fn without_health_paths_a_service_gets_tcp_probes_and_a_located_warning() {
         .iter()
         .map(|d| {
             assert_eq!(d["severity"], "warning", "{d:#}");
+            assert_eq!(d["path"], "spec.health", "{d:#}");
             assert!(
                 d["help"].as_str().is_some_and(|h| h.contains("/healthz")),
                 "{d:#}"
@@ -1341,10 +1403,11 @@ fn without_health_paths_a_service_gets_tcp_probes_and_a_located_warning() {
             )
         })
         .collect();
-    // one per service without health checks, at its `port`; none for the one with paths
+    // one per service without health checks, at its `spec` (where `health` would go); none
+    // for the one with paths
     assert_eq!(
         warned,
-        ["fixtures/acme-flagger/inventory-api/platform.yaml:13:9"],
+        ["fixtures/acme-flagger/inventory-api/platform.yaml:11:1"],
         "{}",
         run.describe()
     );

@@ -176,25 +176,23 @@ impl Tree {
         dirs
     }
 
-    /// The value of a ConfigMap-provided variable of a service folder (every ConfigMap the
-    /// workloads load with `envFrom`).
-    pub fn config(&self, dir: &Dir) -> BTreeMap<String, String> {
+    /// The variables one workload's containers get (`envFrom` ConfigMaps of the folder, literal
+    /// `env` values).
+    pub fn config_of(&self, dir: &Dir, w: &Workload) -> BTreeMap<String, String> {
         let mut vars = BTreeMap::new();
-        for w in workloads(self, dir) {
-            for c in containers(&w.pod_spec) {
-                for from in c["envFrom"].as_array().into_iter().flatten() {
-                    if let Some(cm) = from["configMapRef"]["name"].as_str() {
-                        if let Some(o) = self.find(dir, "ConfigMap", cm) {
-                            for (k, v) in o.v["data"].as_object().into_iter().flatten() {
-                                vars.insert(k.clone(), v.as_str().unwrap_or_default().into());
-                            }
+        for c in containers(&w.pod_spec) {
+            for from in c["envFrom"].as_array().into_iter().flatten() {
+                if let Some(cm) = from["configMapRef"]["name"].as_str() {
+                    if let Some(o) = self.find(dir, "ConfigMap", cm) {
+                        for (k, v) in o.v["data"].as_object().into_iter().flatten() {
+                            vars.insert(k.clone(), v.as_str().unwrap_or_default().into());
                         }
                     }
                 }
-                for e in c["env"].as_array().into_iter().flatten() {
-                    if let (Some(k), Some(v)) = (e["name"].as_str(), e["value"].as_str()) {
-                        vars.insert(k.into(), v.into());
-                    }
+            }
+            for e in c["env"].as_array().into_iter().flatten() {
+                if let (Some(k), Some(v)) = (e["name"].as_str(), e["value"].as_str()) {
+                    vars.insert(k.into(), v.into());
                 }
             }
         }
@@ -736,9 +734,42 @@ pub fn in_cluster_address(value: &str) -> Option<ClusterAddr> {
     }
 }
 
+/// Whether a workload's configuration names a host it connects to (a URL or `host:port` with a
+/// name, not an address) or reads a Secret (where the connections of managed data stores are):
+/// a pod without (an in-cluster companion: Redis, PostgreSQL) resolves nothing and calls no one.
+pub fn names_hosts(tree: &Tree, dir: &Dir, w: &Workload) -> bool {
+    let named = |host: &str| !host.is_empty() && host.parse::<std::net::IpAddr>().is_err();
+    let in_config = tree.config_of(dir, w).values().any(|v| {
+        in_cluster_address(v).is_some() || url_parts(v).is_some_and(|(_, host, _)| named(&host))
+    });
+    let reads_secret = containers(&w.pod_spec).iter().any(|c| {
+        c["envFrom"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|f| f["secretRef"].is_object())
+            || c["env"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|e| e["valueFrom"]["secretKeyRef"].is_object())
+    });
+    in_config || reads_secret
+}
+
 /// The container ports behind a Service port of the tree (`apps/<env>/<ns>/`), when the tree
 /// has that Service and its pods.
 pub fn backend_ports(tree: &Tree, env: &str, addr: &ClusterAddr) -> Option<Vec<u16>> {
+    backends(tree, env, addr).map(|b| b.into_iter().map(|(port, _)| port).collect())
+}
+
+/// The pods behind a Service port of the tree: (container port, the pods' labels) of every
+/// workload the Service selects, when the tree has that Service and its pods.
+pub fn backends(
+    tree: &Tree,
+    env: &str,
+    addr: &ClusterAddr,
+) -> Option<Vec<(u16, Map<String, Value>)>> {
     let dir = Dir {
         env: env.into(),
         service: addr.namespace.clone(),
@@ -755,12 +786,12 @@ pub fn backend_ports(tree: &Tree, env: &str, addr: &ClusterAddr) -> Option<Vec<u
     } else {
         port["targetPort"].clone()
     };
-    let ports: Vec<u16> = workloads(tree, &dir)
+    let pods: Vec<(u16, Map<String, Value>)> = workloads(tree, &dir)
         .iter()
         .filter(|w| map_matches(&svc.selector, &w.pod_labels))
-        .filter_map(|w| resolve_port(&w.pod_spec, &target))
+        .filter_map(|w| Some((resolve_port(&w.pod_spec, &target)?, w.pod_labels.clone())))
         .collect();
-    (!ports.is_empty()).then_some(ports)
+    (!pods.is_empty()).then_some(pods)
 }
 
 // ---------------------------------------------------------------------------------------------
