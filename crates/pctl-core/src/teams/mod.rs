@@ -64,18 +64,26 @@ pub fn org_context(org: &Org) -> Value {
 }
 
 /// The most pods a workload runs at once: its replicas (or the autoscaler's maximum) plus
-/// the 25% surge of a rolling update; a canary runs a second copy beside the stable one
-/// (Argo Rollouts scales the canary up to the stable's size; Flagger's primary and canary
-/// Deployments each roll with a surge); a CronJob runs one Job at a time.
-pub fn max_pods(kind: &str, controller: &str, replicas: u32) -> u32 {
+/// the 25% surge of a rolling update; a progressive rollout runs a second full copy beside the
+/// stable one: Argo Rollouts scales a canary up to the stable's size (with a surge), and runs
+/// a blue-green preview at full size beside the active ReplicaSet (the old one lingers after
+/// promotion only while the preview has become the active one); Flagger's primary and canary
+/// Deployments each roll with a surge, for either strategy. A CronJob runs one Job at a time.
+pub fn max_pods(kind: &str, controller: &str, strategy: &str, replicas: u32) -> u32 {
     let n = replicas.max(1);
     let surge = n.div_ceil(4);
-    match (kind, controller) {
-        ("CronJob", _) => 1,
-        (_, "flagger") => 2 * (n + surge),
-        (_, "argo-rollouts") => 2 * n + surge,
+    match (kind, controller, strategy) {
+        ("CronJob", _, _) => 1,
+        (_, "flagger", _) => 2 * (n + surge),
+        (_, "argo-rollouts", "blue-green") => 2 * n,
+        (_, "argo-rollouts", _) => 2 * n + surge,
         _ => n + surge,
     }
+}
+
+/// `pods` scaled by the headroom, rounded up.
+fn with_headroom(pods: u64, headroom: u32) -> u64 {
+    (pods * (100 + headroom as u64)).div_ceil(100)
 }
 
 fn cpu_text(milli: u64) -> String {
@@ -109,38 +117,53 @@ pub fn extend_deployment(d: &mut Value, org: &Org, intent: &Intent, env: &Enviro
         "role": role,
         "binding": format!("pctl-team-{role}"),
     });
-    let controller = if intent.spec.deploy.strategy.as_deref() == Some("canary") {
-        org.progressive_delivery()
-    } else {
-        "none"
+    let strategy = intent.spec.deploy.strategy.as_deref().unwrap_or("rolling");
+    let controller = match strategy {
+        "canary" | "blue-green" => org.progressive_delivery(),
+        _ => "none",
     };
     let replicas = d["autoscale"]["max"]
         .as_u64()
         .or(d["replicas"].as_u64())
         .unwrap_or(1) as u32;
-    let most = max_pods(&intent.kind, controller, replicas);
+    let most = max_pods(&intent.kind, controller, strategy, replicas);
     let headroom = org
         .spec
         .quota
         .as_ref()
         .and_then(|q| q.headroom_percent)
         .unwrap_or(HEADROOM_PERCENT);
-    let pods = (most as u64 * (100 + headroom as u64)).div_ceil(100);
-    let cpu = d["compute"]["cpu"]
-        .as_str()
-        .and_then(crate::quantity::parse_cpu);
-    let memory = d["compute"]["memory"]
-        .as_str()
-        .and_then(crate::quantity::parse_memory);
-    d["quota"] = match (cpu, memory) {
-        (Some(c), Some(m)) => json!({
+    let compute = |c: &Value| {
+        Some((
+            crate::quantity::parse_cpu(c["cpu"].as_str()?)?,
+            crate::quantity::parse_memory(c["memory"].as_str()?)?,
+        ))
+    };
+    // The service's pods, then its in-cluster companions' (one replica each, replaced with
+    // `Recreate`: never two at once), each with the headroom.
+    let mut pods = with_headroom(most as u64, headroom);
+    let mut total = compute(&d["compute"]).map(|(c, m)| (c * pods, m * pods));
+    for r in d["resources"].as_array().into_iter().flatten() {
+        let companion = &r["companion"];
+        if companion.is_null() {
+            continue;
+        }
+        let n = with_headroom(1, headroom);
+        pods += n;
+        total = match (total, compute(&companion["compute"])) {
+            (Some((c, m)), Some((cc, cm))) => Some((c + cc * n, m + cm * n)),
+            _ => None,
+        };
+    }
+    d["quota"] = match total {
+        Some((c, m)) => json!({
             "pods": pods,
-            "cpu": cpu_text(c * pods),
-            "memory": memory_text(m * pods),
+            "cpu": cpu_text(c),
+            "memory": memory_text(m),
             "max_pods": most,
             "headroom_percent": headroom,
         }),
-        _ => Value::Null,
+        None => Value::Null,
     };
     d["alerting"] = alerting(org, intent);
 }
@@ -287,11 +310,15 @@ mod tests {
 
     #[test]
     fn the_quota_fits_the_largest_rollout() {
-        assert_eq!(max_pods("Service", "none", 3), 4);
-        assert_eq!(max_pods("Service", "argo-rollouts", 10), 23);
-        assert_eq!(max_pods("Service", "flagger", 3), 8);
-        assert_eq!(max_pods("CronJob", "none", 1), 1);
-        assert_eq!(max_pods("Worker", "none", 0), 2);
+        assert_eq!(max_pods("Service", "none", "rolling", 3), 4);
+        assert_eq!(max_pods("Service", "argo-rollouts", "canary", 10), 23);
+        assert_eq!(max_pods("Service", "argo-rollouts", "blue-green", 10), 20);
+        assert_eq!(max_pods("Service", "flagger", "canary", 3), 8);
+        assert_eq!(max_pods("Service", "flagger", "blue-green", 1), 4);
+        assert_eq!(max_pods("CronJob", "none", "rolling", 1), 1);
+        assert_eq!(max_pods("Worker", "none", "rolling", 0), 2);
+        assert_eq!(with_headroom(3, 50), 5);
+        assert_eq!(with_headroom(1, 0), 1);
         assert_eq!(memory_text(3 * (256 << 20)), "768Mi");
         assert_eq!(cpu_text(35000), "35");
         assert_eq!(cpu_text(1250), "1250m");
