@@ -93,6 +93,7 @@ impl InputArgs {
             allow_none: false,
             contracts_from: None,
             require_repository: false,
+            deploy_repo: Default::default(),
         }
     }
 

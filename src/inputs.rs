@@ -31,6 +31,20 @@ pub struct Inputs {
     /// Every service must come from a known repository (diff and publish: the deploy
     /// repository's records bind each service to its repository).
     pub require_repository: bool,
+    /// Where the GitOps entry points' deploy repository comes from (see `pctl_core::gitops`).
+    pub deploy_repo: DeployRepo,
+}
+
+/// The deploy repository of a run's GitOps entry points.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum DeployRepo {
+    /// The organisation config must name it when the blueprints write entry points.
+    #[default]
+    FromConfig,
+    /// The organisation config's, else this URL (publish and diff: `--deploy-repo`).
+    Or(String),
+    /// The run writes no deploy tree (cost): entry points are not used.
+    Unused,
 }
 
 /// Reads a file as UTF-8 text with the limits every input gets. Errors are diagnostics.
@@ -162,6 +176,7 @@ pub fn check_inputs(
         allow_none: false,
         contracts_from: None,
         require_repository: false,
+        deploy_repo: DeployRepo::FromConfig,
     })
 }
 

@@ -98,6 +98,19 @@ pub fn build(
     let (Some(org), Some(blueprints)) = (run.org.take(), run.blueprints.take()) else {
         return Err(fail(&run, &run.diags, exit::INVALID));
     };
+    // GitOps entry points never point at an empty repository (`pctl_core::gitops`).
+    let mut org = org;
+    if org.model.spec.deploy_repository.url.trim().is_empty() {
+        if let crate::inputs::DeployRepo::Or(url) = &input.deploy_repo {
+            org.model.spec.deploy_repository.url = crate::redact::url(url);
+        }
+    }
+    if input.deploy_repo != crate::inputs::DeployRepo::Unused {
+        if let Some(d) = pctl_core::gitops::missing_source(&org, &blueprints) {
+            run.diags.push(d);
+            return Err(fail(&run, &run.diags, exit::INVALID));
+        }
+    }
     // The organisation-wide catalog (catalog/index.json, catalog/systems.yaml) needs every
     // service: only a run over the whole organisation in which nothing failed renders it.
     let catalog = if input.all && !partial {

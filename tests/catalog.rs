@@ -1,7 +1,8 @@
-//! The service catalog: `catalog/<service>/catalog-info.yaml` (Backstage entities, checked here
-//! against Backstage's entity rules, since the deploy-tree oracle only knows Kubernetes),
-//! `catalog/index.json` and `catalog/systems.yaml` (only from runs over the whole organisation,
-//! owned by the catalog's own record), and `pctl catalog <service>`.
+//! The service catalog: `catalog/<service>/catalog-info.yaml` and the root `catalog-info.yaml`
+//! (Backstage entities, checked here against Backstage's entity rules, as the deploy-tree
+//! oracle also does with Backstage's own code), `catalog/index.json` and `catalog/systems.yaml`
+//! (only from runs over the whole organisation, owned by the catalog's own record), and
+//! `pctl catalog <service>`.
 
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -189,6 +190,8 @@ fn check_entity(e: &Value, at: &str, problems: &mut Vec<String>) -> Vec<(String,
         "API" => &["type", "lifecycle", "owner", "definition"],
         "Resource" => &["type", "owner"],
         "System" => &["owner"],
+        "Group" => &["type"],
+        "Location" => &[],
         other => {
             problems.push(format!("{at}: kind `{other}` is not one pctl emits"));
             &[]
@@ -196,6 +199,12 @@ fn check_entity(e: &Value, at: &str, problems: &mut Vec<String>) -> Vec<(String,
     };
     for f in required {
         string_at(e, &format!("/spec/{f}"), problems, at);
+    }
+    if kind == "Group" && !e["spec"]["children"].is_array() {
+        problems.push(format!("{at}: a Group needs spec.children"));
+    }
+    if kind == "Location" && !e["spec"]["targets"].is_array() {
+        problems.push(format!("{at}: the Location has no targets"));
     }
     if let Some(l) = e["spec"]["lifecycle"].as_str() {
         if !["experimental", "production", "deprecated"].contains(&l) {
@@ -252,13 +261,15 @@ fn check_entity(e: &Value, at: &str, problems: &mut Vec<String>) -> Vec<(String,
     refs
 }
 
-/// Every entity below `catalog/`: ((kind, name) -> file), after checking each; panics with
-/// every problem found.
+/// Every entity below `catalog/` and in the root `catalog-info.yaml`: ((kind, name) ->
+/// entity), after checking each; panics with every problem found.
 fn check_catalog(tree: &Path) -> BTreeMap<(String, String), Value> {
     let mut entities: BTreeMap<(String, String), Value> = BTreeMap::new();
     let mut refs = Vec::new();
     let mut problems = Vec::new();
-    for (rel, path) in files_below(&tree.join("catalog")) {
+    let mut files = files_below(&tree.join("catalog"));
+    files.push(("catalog-info.yaml".into(), tree.join("catalog-info.yaml")));
+    for (rel, path) in files {
         if !rel.ends_with(".yaml") {
             continue;
         }
@@ -298,8 +309,8 @@ fn check_catalog(tree: &Path) -> BTreeMap<(String, String), Value> {
         }
     }
     for (at, field, kind, name) in refs {
-        if kind == "group" || kind == "user" {
-            continue; // teams come from the organisation's identity provider
+        if kind == "user" {
+            continue; // people come from the organisation's identity provider
         }
         if !entities.contains_key(&(kind.clone(), name.clone())) {
             problems.push(format!(
@@ -387,6 +398,19 @@ fn payment_api_entities_say_what_the_intent_says() {
         a["pctl.dev/oncall"],
         "https://example.pagerduty.com/service-directory/PAY1"
     );
+    // what Backstage's plugins read
+    assert_eq!(a["pagerduty.com/service-id"], "PAY1");
+    assert_eq!(
+        a["backstage.io/kubernetes-label-selector"],
+        "app.kubernetes.io/name=payment-api"
+    );
+    assert_eq!(a["backstage.io/kubernetes-namespace"], "payment-api");
+    assert!(
+        a["grafana/dashboard-selector"]
+            .as_str()
+            .unwrap()
+            .contains("title == 'payment-api (prod)'")
+    );
     let links: Vec<&str> = c["metadata"]["links"]
         .as_array()
         .unwrap()
@@ -421,7 +445,7 @@ fn payment_api_entities_say_what_the_intent_says() {
         "no endpoints, no API"
     );
     assert!(!e.contains_key(&("api".to_string(), "ledger-worker".to_string())));
-    // one System per system, owned by the team owning most of its services
+    // one System per system, owned by the team that declares it; a Group per team
     let ledger = &e[&("system".to_string(), "ledger".to_string())];
     assert_eq!(ledger["spec"]["owner"], "group:team-ledger");
     let systems: Vec<&String> = e
@@ -430,6 +454,73 @@ fn payment_api_entities_say_what_the_intent_says() {
         .map(|(_, n)| n)
         .collect();
     assert_eq!(systems, ["checkout", "identity", "ledger"]);
+    let payments = &e[&("group".to_string(), "team-payments".to_string())];
+    assert_eq!(payments["spec"]["type"], "team");
+    let pa = &payments["metadata"]["annotations"];
+    assert_eq!(pa["pctl.dev/contact"], "#payments");
+    assert_eq!(pa["pctl.dev/cost-center"], "CC-1001");
+    assert_eq!(pa["pctl.dev/group"], "acme:payments");
+    assert_eq!(
+        payments["metadata"]["links"][0]["url"],
+        "https://acme.pagerduty.com/schedules/PAYTEAM"
+    );
+    let groups = e.keys().filter(|(k, _)| k == "group").count();
+    assert_eq!(groups, 5, "every team of the organisation, approvers too");
+    assert!(!tmp.path().join("catalog/systems.yaml").exists());
+}
+
+#[test]
+fn systems_no_team_declares_come_from_the_organisation_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text =
+        std::fs::read_to_string(Path::new(ROOT).join("fixtures/acme/pctl-org.yaml")).unwrap();
+    let org: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("systems:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let org_file = tmp.path().join("pctl-org.yaml");
+    std::fs::write(&org_file, org).unwrap();
+    let out = tmp.path().join("out");
+    render(
+        &[
+            "--all",
+            "fixtures/acme",
+            "--org",
+            org_file.to_str().unwrap(),
+        ],
+        &out,
+    );
+    let e = check_catalog(&out);
+    let checkout = &e[&("system".to_string(), "checkout".to_string())];
+    assert_eq!(checkout["spec"]["owner"], "group:team-payments");
+    assert_eq!(
+        checkout["metadata"]["annotations"]["pctl.dev/services"],
+        "payment-api"
+    );
+    let root = std::fs::read_to_string(out.join("catalog-info.yaml")).unwrap();
+    assert!(!root.contains("kind: \"System\""), "{root}");
+    // each service naming an undeclared system is told so
+    let o = pctl()
+        .args([
+            "validate",
+            "--all",
+            "fixtures/acme",
+            "--org",
+            org_file.to_str().unwrap(),
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let warned = v["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["code"] == "semantic/undeclared-system")
+        .count();
+    assert_eq!(warned, 4, "{v:#}");
 }
 
 #[test]
@@ -491,7 +582,8 @@ fn index_lists_every_service_with_owner_contacts_graph_and_cost() {
         sum += record["usd_month"].as_f64().unwrap();
     }
     assert!((index["usd_month"].as_f64().unwrap() - sum).abs() < 0.005);
-    // the organisation-wide record owns index.json, systems.yaml and CODEOWNERS, nothing else
+    // the organisation-wide record owns index.json, CODEOWNERS and the teams' Argo CD
+    // projects, nothing else (systems.yaml only when a system is not declared)
     let record = read(".pctl/catalog.json");
     assert_eq!(record["owner"], "organisation/catalog");
     let owned: BTreeSet<&str> = record["files"]
@@ -500,14 +592,17 @@ fn index_lists_every_service_with_owner_contacts_graph_and_cost() {
         .keys()
         .map(String::as_str)
         .collect();
-    assert_eq!(
-        owned,
-        BTreeSet::from([
-            ".github/CODEOWNERS",
-            "catalog/index.json",
-            "catalog/systems.yaml"
-        ])
-    );
+    let mut want = BTreeSet::from([".github/CODEOWNERS", "catalog/index.json"]);
+    let projects: Vec<String> = ["dev", "staging", "prod"]
+        .iter()
+        .flat_map(|env| {
+            ["team-ledger", "team-payments", "team-platform"]
+                .iter()
+                .map(move |t| format!("clusters/{env}/projects/{t}.yaml"))
+        })
+        .collect();
+    want.extend(projects.iter().map(String::as_str));
+    assert_eq!(owned, want);
     let org = read(".pctl/organisation.json");
     assert!(
         org["files"]
@@ -534,6 +629,19 @@ fn single_service_runs_never_render_or_delete_the_organisation_catalog() {
     assert!(!one.join("catalog/index.json").exists());
     assert!(!one.join("catalog/systems.yaml").exists());
     assert!(!one.join(".pctl/catalog.json").exists());
+    assert!(!one.join("clusters/prod/projects").exists());
+    // the organisation's own entities are there: its owner and system resolve
+    let root = std::fs::read_to_string(one.join("catalog-info.yaml")).unwrap();
+    let root: Vec<Value> = serde_yaml::Deserializer::from_str(&root)
+        .map(|d| <Value as serde::Deserialize>::deserialize(d).unwrap())
+        .collect();
+    for (kind, name) in [("Group", "team-payments"), ("System", "checkout")] {
+        assert!(
+            root.iter()
+                .any(|e| e["kind"] == kind && e["metadata"]["name"] == name),
+            "{kind} {name} is not in the root catalog-info.yaml"
+        );
+    }
 
     // publish: the whole organisation, then one service alone, then the whole organisation
     let bare = tmp.path().join("deploy.git");
@@ -584,7 +692,7 @@ fn single_service_runs_never_render_or_delete_the_organisation_catalog() {
     let files = ls();
     for f in [
         "catalog/index.json",
-        "catalog/systems.yaml",
+        "clusters/prod/projects/team-payments.yaml",
         ".pctl/catalog.json",
     ] {
         assert!(files.contains(f), "{f}: {files:?}");

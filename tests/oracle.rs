@@ -1,6 +1,7 @@
 //! Every golden tree must pass the independent deploy-tree oracle
 //! (`../shared/oracles/validate-deploy-tree`: Kubernetes 1.31 strict schemas, CRD schemas,
-//! kustomize, HCL and Terraform's config loader, actionlint). A failure is a bug in pctl.
+//! kustomize, HCL and Terraform's config loader, actionlint, Backstage's catalog model; with
+//! `--catalog-refs` for organisation-wide trees). A failure is a bug in pctl.
 
 use std::path::Path;
 use std::process::Command;
@@ -22,17 +23,20 @@ fn golden_trees_pass_the_deploy_tree_oracle() {
     trees.sort();
     assert!(!trees.is_empty(), "no golden trees to check");
     let mut failures = Vec::new();
+    let mut with_refs = 0;
     for tree in &trees {
-        let out = Command::new("bash")
-            .arg(&oracle)
-            .arg("--require-all")
-            // Backstage catalog entities (catalog/<service>/catalog-info.yaml, systems.yaml) are
-            // not Kubernetes objects: the oracle would fail them as unknown kinds. Its globs are
-            // fnmatch, where `*` also matches `/`. tests/catalog.rs validates them instead.
-            .args(["--ignore", "catalog/*"])
-            .arg(tree)
-            .output()
-            .expect("run the oracle");
+        // Backstage entities are validated by Backstage's own catalog model. A tree of the
+        // whole organisation (`--all`) must also resolve every reference (owners, systems,
+        // dependencies, APIs) inside itself; one service's tree may name other services.
+        let args = std::fs::read_to_string(tree.parent().unwrap().join("args")).unwrap();
+        let all = args.lines().any(|l| l.trim() == "--all");
+        let mut cmd = Command::new("bash");
+        cmd.arg(&oracle).arg("--require-all");
+        if all {
+            cmd.arg("--catalog-refs");
+            with_refs += 1;
+        }
+        let out = cmd.arg(tree).output().expect("run the oracle");
         let stdout = String::from_utf8_lossy(&out.stdout);
         let tally = stdout
             .lines()
@@ -60,5 +64,6 @@ fn golden_trees_pass_the_deploy_tree_oracle() {
             );
         }
     }
+    assert!(with_refs >= 3, "only {with_refs} organisation-wide trees");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -27,6 +27,10 @@ pub fn run(input: &Inputs, by: By, format: Format) -> Report {
         image_digest: Some(format!("sha256:{}", "0".repeat(64))),
         review_only: false,
     };
+    let input = &Inputs {
+        deploy_repo: crate::inputs::DeployRepo::Unused,
+        ..input.clone()
+    };
     let Built {
         run,
         org,

@@ -43,6 +43,7 @@ pub fn run(
                 .filter(|t| !t.is_empty()),
         }),
         require_repository: true,
+        deploy_repo: crate::inputs::DeployRepo::Or(deploy.deploy_repo.clone()),
         ..input.clone()
     };
     let Built {

@@ -185,6 +185,16 @@ pub fn compile_with(
     let expanded = blueprints.expand(&to_render, &feeds, &org_ctx, &envs, &check);
     let mut tree = expanded.tree;
     diagnostics.extend(expanded.diagnostics);
+    // The organisation's own catalog entities (teams and declared systems), like the other
+    // organisation files rendered from its config alone, in every run.
+    tree.insert(
+        crate::teams::entities::ORG_CATALOG_PATH.to_string(),
+        crate::expand::RenderedFile {
+            content: crate::teams::entities::org_catalog(org),
+            owner: crate::expand::Owner::Org,
+            class: None,
+        },
+    );
     denied.extend(expanded.failed);
     tree.retain(|_, f| !matches!(&f.owner, crate::expand::Owner::Service(s) if denied.contains(s)));
     let rendered: Vec<resolve::Service> = to_render

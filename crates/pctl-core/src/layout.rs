@@ -16,7 +16,8 @@ pub enum OwnerKind {
     Service,
     /// The organisation's shared entry points (rendered from the organisation config alone).
     Organisation,
-    /// The organisation-wide catalog and approvals (need every service: `--all` runs only).
+    /// The organisation-wide catalog, approvals and team projects (need every service: `--all`
+    /// runs only).
     Catalog,
 }
 
@@ -76,6 +77,12 @@ pub const PLACES: &[Pattern] = &[
         OwnerKind::Organisation,
         Area::Gitops,
     ),
+    // Argo CD AppProjects, one per team: they list the team's namespaces.
+    p(
+        "clusters/{env}/projects/{file}",
+        OwnerKind::Catalog,
+        Area::Gitops,
+    ),
     p(
         ".github/workflows/terraform-{service}.yml",
         OwnerKind::Service,
@@ -88,6 +95,8 @@ pub const PLACES: &[Pattern] = &[
         Area::Catalog,
     ),
     p("catalog/{file}", OwnerKind::Catalog, Area::Catalog),
+    // Backstage's entry point: Location, Groups and declared Systems, from the config alone.
+    p("catalog-info.yaml", OwnerKind::Organisation, Area::Catalog),
     p(".github/CODEOWNERS", OwnerKind::Catalog, Area::Approvals),
     p(
         ".pctl/services/{service}.json",
@@ -280,6 +289,16 @@ mod tests {
             place(".github/CODEOWNERS").map(|p| p.owner),
             Some(OwnerKind::Catalog)
         );
+        let project = place("clusters/prod/projects/team-payments.yaml").unwrap();
+        assert_eq!(
+            (project.owner, project.env, project.area),
+            (OwnerKind::Catalog, Some("prod"), Area::Gitops)
+        );
+        let root = place("catalog-info.yaml").unwrap();
+        assert_eq!(
+            (root.owner, root.area),
+            (OwnerKind::Organisation, Area::Catalog)
+        );
         assert_eq!(svc(".pctl/services/api.json"), Some("api"));
     }
 
@@ -300,6 +319,8 @@ mod tests {
             ".pctl/render-cache",
             "README.md",
             "docs/a/b.md",
+            "clusters/prod/projects/a/b.yaml",
+            "catalog/catalog-info.yaml/x",
         ] {
             assert_eq!(place(p), None, "{p}");
         }
@@ -313,6 +334,8 @@ mod tests {
             "terraform/e/s/f",
             "clusters/e/apps/s.yaml",
             "clusters/e/f",
+            "clusters/e/projects/f",
+            "catalog-info.yaml",
             ".github/workflows/terraform-s.yml",
             "docs/s.md",
             "catalog/s/f",

@@ -81,6 +81,9 @@ pub struct AwsEnvironment {
 pub struct TeamAlerts {
     /// SNS topic name or ARN for the team's CloudWatch alarms.
     pub sns_topic: Option<String>,
+    /// The team's on-call receivers (PagerDuty, Slack) for Prometheus alerts (`crate::teams`).
+    #[serde(flatten)]
+    pub receivers: super::teams::Receivers,
 }
 
 impl Thresholds {

@@ -6,6 +6,7 @@
 //! user sees every problem at once. `resolve` turns them into the complete per-environment model.
 
 pub mod aws;
+pub mod teams;
 
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
@@ -402,6 +403,8 @@ pub struct OrgSpec {
     pub direct_publish: bool,
     /// AWS: workload identity, data-store network and profile, keys, alarm routing.
     pub aws: Option<aws::Aws>,
+    /// How service namespaces' ResourceQuotas are sized (`crate::teams`).
+    pub quota: Option<teams::Quota>,
     /// The clusters' DNS domain, in dependency and companion addresses (default cluster.local).
     pub cluster_domain: Option<String>,
     /// How public endpoints are exposed by default, and the shared Gateway.
@@ -480,8 +483,11 @@ pub struct Team {
     pub contact: Option<String>,
     pub cost_center: Option<String>,
     pub budget_usd_month: Option<f64>,
-    /// Where the team's CloudWatch alarms go (`aws`).
+    /// Where the team's CloudWatch alarms go (`aws`) and its on-call (`teams`).
     pub alerts: Option<aws::TeamAlerts>,
+    /// Identity-provider group, on-call schedule, systems (`teams`).
+    #[serde(flatten)]
+    pub fields: teams::TeamFields,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

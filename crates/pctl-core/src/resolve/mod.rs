@@ -73,6 +73,7 @@ pub fn org_context(org: &Org) -> Value {
         },
         "observability": observability_context(org),
         "aws": crate::aws::org_context(org),
+        "teams": crate::teams::org_context(org),
     })
 }
 
@@ -241,12 +242,13 @@ pub fn resolve(
     let m = &intent.metadata;
     let s = &intent.spec;
     let team = org.team(&m.owner);
-    let team_ctx = json!({
+    let mut team_ctx = json!({
         "name": m.owner,
         "contact": team.and_then(|t| t.contact.clone()),
         "cost_center": team.and_then(|t| t.cost_center.clone()),
         "budget_usd_month": team.and_then(|t| t.budget_usd_month),
     });
+    crate::teams::extend_team(&mut team_ctx, org, &m.owner);
     let cost_center = team
         .and_then(|t| t.cost_center.clone())
         .unwrap_or_else(|| "none".into());
@@ -272,7 +274,7 @@ pub fn resolve(
             ),
         };
     let primary = crate::contract::ports_of(s).into_iter().next();
-    let service_ctx = json!({
+    let mut service_ctx = json!({
         "name": m.name,
         "kind": intent.kind,
         "owner": m.owner,
@@ -316,6 +318,7 @@ pub fn resolve(
         "has_resources": !s.resources.is_empty(),
         "exemptions": s.exemptions,
     });
+    crate::links::extend_service(&mut service_ctx);
     let source_ctx = json!({"repository": source.repository, "sha": source.sha});
 
     // Deploy to the environments the intent names, in the organisation's order.
@@ -469,9 +472,15 @@ pub fn resolve(
         });
         resource_ports.sort();
         resource_ports.dedup();
-        let deployment = json!({
+        // Where the pods send telemetry (the intent's own endpoint wins), for their egress.
+        let otlp_endpoint = vars
+            .get("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .cloned()
+            .unwrap_or_else(|| text(&obs["otel_endpoint"]));
+        let mut deployment = json!({
             "environment": env_ctx,
             "otel_env": otel_env,
+            "otlp": crate::telemetry::otlp_destination(&otlp_endpoint),
             "resource_ports": resource_ports,
             "dashboard": dashboard,
             "namespace": m.name,
@@ -496,6 +505,8 @@ pub fn resolve(
                 namespace: &m.name,
             }),
         });
+        // Team access, namespace quota, on-call routing.
+        crate::teams::extend_deployment(&mut deployment, org, intent, env);
         // The organisation (`org`) is added by expand, converted once for every service.
         let mut ctx = Map::new();
         ctx.insert("env".into(), env_ctx);

@@ -409,6 +409,7 @@ pub fn check_org(file: &SourceFile) -> (Option<Checked<Org>>, Vec<Diagnostic>) {
         "name",
     );
     diags.extend(crate::aws::check_org(file, &doc, &org));
+    diags.extend(crate::teams::check_org(file, &doc, &org));
     let ok = !has_errors(&diags);
     (
         Some(Checked {
@@ -435,6 +436,7 @@ pub fn check_intent(
     };
     diags.extend(semantic::check_intent(file, &doc, &intent, org, caps));
     diags.extend(trust::check_intent(file, &doc, &intent, org));
+    diags.extend(crate::teams::check_intent(file, &doc, &intent, org));
     let ok = !has_errors(&diags);
     (
         Some(Checked {
