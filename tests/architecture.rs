@@ -98,9 +98,6 @@ fn module_graph(src: &Path) -> BTreeMap<Vec<String>, BTreeSet<Vec<String>>> {
     let mut graph = BTreeMap::new();
     for file in &files {
         let me = module_of(file);
-        let is_dir_module = file
-            .file_stem()
-            .is_some_and(|s| s == "mod" || s == "lib" || s == "main");
         let text = std::fs::read_to_string(file).unwrap();
         let code: String = text
             .split("\n#[cfg(test)]")
@@ -118,10 +115,8 @@ fn module_graph(src: &Path) -> BTreeMap<Vec<String>, BTreeSet<Vec<String>>> {
             let mut base: Vec<String> = if anchor == "crate::" {
                 Vec::new()
             } else {
+                // `me` already names a mod.rs file's folder: `super` is one level up either way.
                 let mut b = me.clone();
-                if !is_dir_module {
-                    b.pop();
-                }
                 b.pop();
                 b
             };

@@ -1,17 +1,9 @@
 //! The diffs of a review: one collapsible section per file, riskiest first, cut to a length;
 //! as many as fit after the summary, and every one of them in comment-sized parts.
 
-use super::{Limit, Review, Risk, plural, redacted, summary};
-use crate::plan::{Action, Change};
+use super::{Limit, Review, Risk, action_word, plural, redacted, summary};
+use crate::plan::Change;
 use std::fmt::Write;
-
-pub(super) fn action_word(a: Action) -> &'static str {
-    match a {
-        Action::Add => "added",
-        Action::Change => "changed",
-        Action::Delete => "deleted",
-    }
-}
 
 /// One file's diff as a collapsible section, cut to `max_lines`.
 fn file_section(c: &Change, risks: &[Risk], max_lines: usize) -> String {

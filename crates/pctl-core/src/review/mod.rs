@@ -23,6 +23,15 @@ use rayon::prelude::*;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 
+/// How a change reads in a sentence: "added", "changed", "deleted".
+fn action_word(a: Action) -> &'static str {
+    match a {
+        Action::Add => "added",
+        Action::Change => "changed",
+        Action::Delete => "deleted",
+    }
+}
+
 /// GitHub refuses comment bodies over 65,536 characters (and, measured, over 262,144 bytes);
 /// check-run texts stop at 65,535. Stay under all of them with room to spare.
 pub const COMMENT_MAX_CHARS: usize = 60_000;

@@ -294,11 +294,7 @@ fn attention(s: &mut String, r: &Review, changes: &[(&Change, &[Risk])], detail:
                     format!("{}: {what}", code(&c.path))
                 }
                 Risk::SizeChange(d) => format!("{}: {}", code(&c.path), text(d)),
-                _ => format!(
-                    "{} ({})",
-                    code(&c.path),
-                    super::diffs::action_word(c.action)
-                ),
+                _ => format!("{} ({})", code(&c.path), super::action_word(c.action)),
             };
             per_kind[k].push((rank(c, risks), line));
         }

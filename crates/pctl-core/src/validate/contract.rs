@@ -609,7 +609,7 @@ fn resources(c: &mut At<'_>, intent: &Intent, org: &Org, caps: &Capabilities) {
         for (p, image) in images {
             let Some(image) = image else { continue };
             if !regs.is_empty() && !regs.iter().any(|reg| crate::image::in_registry(image, reg)) {
-                if let Some(sev) = crate::policy::level(org, "registry") {
+                if let Some(sev) = crate::guardrails::level(org, "registry") {
                     let mut d = c
                         .diag(
                             Diagnostic::error(
@@ -630,7 +630,7 @@ fn resources(c: &mut At<'_>, intent: &Intent, org: &Org, caps: &Capabilities) {
 }
 
 fn exemptions(c: &mut At<'_>, intent: &Intent, org: &Org) {
-    let known: Vec<&str> = crate::policy::GUARDRAILS.iter().map(|g| g.0).collect();
+    let known: Vec<&str> = crate::guardrails::GUARDRAILS.iter().map(|g| g.0).collect();
     // Findings on the intent alone can be exempted (policy::check_intent); the others
     // (registry, labels, budget) are the organisation's to relax.
     const EXEMPTABLE: &[&str] = &[

@@ -1,7 +1,6 @@
 //! Stage 3, validate: JSON Schema (embedded `schemas/`) plus semantic checks, for platform.yaml
 //! and for the organisation config. Reports every problem of every file; never stops at the first.
 
-pub mod connection;
 pub mod contract;
 pub mod dependencies;
 pub mod fixes;
@@ -14,7 +13,7 @@ use crate::diag::{Diagnostic, has_errors, join_pointer};
 use crate::load::{self, Document};
 use crate::model::{Intent, Org};
 use crate::source::SourceFile;
-pub use params::ResourceType;
+pub use params::{ResourceType, connection};
 use serde_json::Value;
 use std::collections::BTreeMap;
 

@@ -15,7 +15,7 @@
 //!     url: "redis://{host}:{port}"
 //! ```
 
-use super::params::{ManifestFields, ResourceType};
+use super::{ManifestFields, ResourceType};
 use crate::contract::parse_template;
 use crate::diag::Diagnostic;
 use crate::load::Document;

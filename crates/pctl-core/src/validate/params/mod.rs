@@ -10,6 +10,7 @@
 //! An environment's override cannot name its type (it is the base resource's), so it is checked
 //! against `resourceOverride-T` by the platform schema (`schema.rs`).
 
+pub mod connection;
 use crate::diag::{Diagnostic, Span};
 use crate::load::Document;
 use crate::source::SourceFile;
@@ -64,10 +65,10 @@ pub struct ResourceType {
     /// Parameters platform.yaml must give.
     pub required: Vec<String>,
     /// Connection property -> description: what `env` templates of a resource may name
-    /// (`{host}`); empty: the type takes no `env` (see super::connection).
+    /// (`{host}`); empty: the type takes no `env` (see connection.rs).
     pub connection: Map<String, Value>,
     /// Whether (and how) it can run in the service's namespace (`placement: in-cluster`).
-    pub in_cluster: Option<super::connection::InCluster>,
+    pub in_cluster: Option<connection::InCluster>,
 }
 
 /// The resource fields of a manifest as written (see blueprints/README.md).
@@ -187,8 +188,7 @@ impl ResourceType {
                 }
             },
         };
-        let (connection, in_cluster) =
-            super::connection::read_manifest(fields, file, doc, &mut diags);
+        let (connection, in_cluster) = connection::read_manifest(fields, file, doc, &mut diags);
         if !diags.is_empty() {
             return Err(diags);
         }
@@ -495,7 +495,7 @@ pub fn compose(base: &Value, types: &[ResourceType]) -> Value {
         if t.sized {
             over_props.insert("size".into(), json!(true));
         }
-        super::connection::compose_fields(t, defs_for_fields, &mut props, &mut over_props);
+        connection::compose_fields(t, defs_for_fields, &mut props, &mut over_props);
         for (p, s) in &t.parameters {
             props.insert(p.clone(), s.clone());
             over_props.insert(p.clone(), s.clone());
