@@ -7,7 +7,7 @@
 
 use crate::diag::{Diagnostic, join_pointer, one_of};
 use crate::load::Document;
-pub use crate::model::aws::{Alarms, Aws, AwsEnvironment, Kms, TeamAlerts, Thresholds};
+use crate::model::aws::{Aws, Thresholds};
 use crate::model::{Environment, Org};
 use crate::source::SourceFile;
 use serde_json::{Value, json};

@@ -12,7 +12,7 @@ use crate::validate::Checked;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
-pub use crate::guardrails::{GUARDRAILS, level};
+use crate::guardrails::level;
 
 /// Rego policies, parsed once.
 #[derive(Clone)]
