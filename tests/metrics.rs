@@ -1074,3 +1074,37 @@ fn remote_over_git_daemon() {
         out.stderr
     );
 }
+
+/// A promotion (`pctl promote`) names the version it moves (`Pctl-Source`) but not its commit's
+/// time: prod's lead time runs from the commit time the publish to dev said.
+#[test]
+fn lead_time_per_environment_through_a_promotion() {
+    let mut r = Deploy::new();
+    r.pctl(
+        T0 + H,
+        "0.2.0",
+        &[p(
+            "api",
+            "team-a",
+            "a1",
+            Some(T0),
+            &[("dev", "ghcr.io/acme/api:a1")],
+        )],
+    );
+    r.pctl(
+        T0 + D,
+        "0.2.0",
+        &[p(
+            "api",
+            "team-a",
+            "a1",
+            None,
+            &[("prod", "ghcr.io/acme/api:a1")],
+        )],
+    );
+    let report = r.json(&["--since", &t(T0 - D), "--until", &t(T0 + 2 * D)]);
+    assert_eq!(keys(&report), ["dev", "prod"]);
+    assert_eq!(group(&report, "dev")["lead_time"]["median_seconds"], H);
+    assert_eq!(group(&report, "prod")["lead_time"]["median_seconds"], D);
+    assert_eq!(group(&report, "prod")["lead_time_unknown"], 0);
+}

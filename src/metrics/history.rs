@@ -484,6 +484,8 @@ pub(super) fn read_history(
     let mut info: HashMap<Key, Workload> = HashMap::new();
     let mut tracks: HashMap<Key, Track> = HashMap::new();
     let mut by_commit: HashMap<Oid, Vec<usize>> = HashMap::new();
+    // (service, source commit) -> that commit's time, from the first deploy that said it.
+    let mut source_times: HashMap<(String, String), i64> = HashMap::new();
     for (step, changes) in steps.into_iter().zip(changes) {
         let Step {
             oid, time, kind, ..
@@ -541,7 +543,19 @@ pub(super) fn read_history(
             // Lead time: only when the deploy brings a new source commit of the service.
             let sha = trailers.sha_of(&service).map(str::to_string);
             let is_new_source = sha.is_none() || sha != track.last_source;
-            let (lead, lead_unknown) = match (is_new_source, trailers.time_of(&service)) {
+            // A promotion names the version it moves (Pctl-Source) but not its commit's time:
+            // that time was learnt from the publish that brought the version in first, so
+            // each environment's lead time runs from the same commit.
+            let time_of = trailers.time_of(&service).or_else(|| {
+                sha.as_ref()
+                    .and_then(|s| source_times.get(&(service.clone(), s.clone())).copied())
+            });
+            if let (Some(s), Some(t)) = (&sha, time_of) {
+                source_times
+                    .entry((service.clone(), s.clone()))
+                    .or_insert(t);
+            }
+            let (lead, lead_unknown) = match (is_new_source, time_of) {
                 (false, _) => (None, false),
                 (true, Some(t)) => (Some((time - t).max(0)), false),
                 (true, None) => (None, true),
