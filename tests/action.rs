@@ -131,6 +131,11 @@ esac
         match parts.as_slice() {
             ["inputs", name] => self.inputs[*name].clone(),
             ["github", name] => self.github.get(*name).cloned().unwrap_or_default(),
+            ["github", "event", "pull_request", "number"] => self
+                .github
+                .get("pull_request_number")
+                .cloned()
+                .unwrap_or_default(),
             ["runner", "tool_cache"] => self.path("tool-cache").display().to_string(),
             ["runner", "os"] => "Linux".into(),
             ["runner", "arch"] => "X64".into(),
@@ -476,7 +481,13 @@ fn action_and_example_workflows_pass_the_oracle() {
     .unwrap();
     let wf = dir.path().join(".github/workflows");
     std::fs::create_dir_all(&wf).unwrap();
-    for f in ["app-repo.yml", "deploy-repo.yml", "org-rerender.yml"] {
+    for f in [
+        "app-repo.yml",
+        "deploy-repo.yml",
+        "org-rerender.yml",
+        "preview.yml",
+        "promote.yml",
+    ] {
         std::fs::copy(
             Path::new(ROOT).join("examples/workflows").join(f),
             wf.join(f),
@@ -495,7 +506,7 @@ fn action_and_example_workflows_pass_the_oracle() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("4 passed, 0 failed"), "{stdout}");
+    assert!(stdout.contains("6 passed, 0 failed"), "{stdout}");
 }
 
 #[test]
