@@ -118,7 +118,7 @@ fn parse_shard(s: &str) -> Result<(u32, u32), String> {
     Ok((i, n))
 }
 
-fn parse_wait(s: &str) -> Result<std::time::Duration, String> {
+pub(crate) fn parse_wait(s: &str) -> Result<std::time::Duration, String> {
     match pctl_core::quantity::parse_span_ms(s) {
         Some(ms) => Ok(std::time::Duration::from_millis(ms)),
         None => Err("expected a duration such as 90s, 10m or 1h".into()),
@@ -126,7 +126,7 @@ fn parse_wait(s: &str) -> Result<std::time::Duration, String> {
 }
 
 /// A full commit id: 40 hexadecimal characters (64 in a SHA-256 repository), lower-cased.
-fn parse_sha(s: &str) -> Result<String, String> {
+pub(crate) fn parse_sha(s: &str) -> Result<String, String> {
     if matches!(s.len(), 40 | 64) && s.bytes().all(|b| b.is_ascii_hexdigit()) {
         Ok(s.to_ascii_lowercase())
     } else {
@@ -267,6 +267,24 @@ enum Command {
     New(crate::new::NewArgs),
     /// DORA and adoption metrics from the deploy repository's history
     Metrics(crate::metrics::Args),
+    /// Deploy to an environment exactly the version another one runs (its image digest and the
+    /// configuration of that version), through review when the environment is protected
+    Promote {
+        #[command(flatten)]
+        args: cmd::promote::Args,
+        /// Output format [default: github when GITHUB_ACTIONS=true, else human]
+        #[arg(long, value_enum)]
+        format: Option<ReviewFormat>,
+    },
+    /// Deploy a pull request's version as a preview of its own (`<service>-pr-<N>`) in the
+    /// organisation's preview environment, or remove it (--remove)
+    Preview {
+        #[command(flatten)]
+        args: cmd::preview::Args,
+        /// Output format [default: github when GITHUB_ACTIONS=true, else human]
+        #[arg(long, value_enum)]
+        format: Option<ReviewFormat>,
+    },
     /// Which version of a service runs in each environment (image tag, digest, source commit,
     /// when it was deployed), read from the deploy repository
     Status(cmd::status::Args),
@@ -343,9 +361,10 @@ impl Command {
             Command::Validate { format, .. } | Command::Render { format, .. } => {
                 formats::choose(*format, true, Format::Human)
             }
-            Command::Diff { format, .. } | Command::Publish { format, .. } => {
-                formats::choose(*format, true, Format::Human)
-            }
+            Command::Diff { format, .. }
+            | Command::Publish { format, .. }
+            | Command::Promote { format, .. }
+            | Command::Preview { format, .. } => formats::choose(*format, true, Format::Human),
             Command::Cost { format, .. } => formats::choose(*format, true, Format::Human),
             Command::Graph { format, .. } => (*format).into(),
             Command::Catalog { format, .. } => (*format).into(),
@@ -461,6 +480,8 @@ pub fn run() -> ExitCode {
         Command::New(args) => Report::exit_only(crate::new::run(args, format)),
         Command::Metrics(args) => crate::metrics::run(&args, format),
         Command::Status(args) => cmd::status::run(&args, format),
+        Command::Promote { args, .. } => cmd::promote::run(&args, format),
+        Command::Preview { args, .. } => cmd::preview::run(&args, format),
         Command::Catalog { service, input, .. } => {
             cmd::catalog::run(&service, &input.inputs(), format)
         }
@@ -539,6 +560,7 @@ impl DeployArgs {
             split: self.split,
             protected_via_branch,
             move_from: self.move_from.clone(),
+            kind: cmd::publish::Kind::Version,
         }
     }
 }

@@ -32,6 +32,8 @@ pub struct Built {
     pub org: Checked<Org>,
     pub compiled: pctl_core::compile::Compiled,
     pub sources: Vec<(String, String, String)>,
+    /// Service -> the environments whose promotion is manual (`pctl promote` only).
+    pub manual: BTreeMap<String, BTreeSet<String>>,
     /// Service -> source commit time, for the Pctl-Source-Time trailer.
     pub times: std::collections::BTreeMap<String, i64>,
     /// Path prefix -> approvers, for the review summary (the CODEOWNERS rules of this run).
@@ -354,11 +356,29 @@ pub fn build(
         })
         .collect();
     sources.sort();
+    // How a new version reaches each environment of each service (see pctl_core::release).
+    let manual = intents
+        .iter()
+        .map(|(c, _)| {
+            let envs = org
+                .model
+                .spec
+                .environments
+                .iter()
+                .filter(|e| {
+                    org.model.promotion(&c.model, &e.name) == pctl_core::model::Promotion::Manual
+                })
+                .map(|e| e.name.clone())
+                .collect();
+            (c.model.metadata.name.clone(), envs)
+        })
+        .collect();
     Ok(Built {
         run,
         org,
         compiled,
         sources,
+        manual,
         times,
         approvals,
         partial,

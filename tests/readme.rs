@@ -116,20 +116,54 @@ fn the_readme_quickstart_works_as_written() {
         stdout.contains("+++ b/apps/dev/payment-api/deployment.yaml"),
         "{stdout}"
     );
-    let log = Command::new("git")
-        .args(["-C", "deploy.git", "log", "--format=%B%x00"])
-        .current_dir(tmp.path())
-        .output()
-        .unwrap();
-    let log = String::from_utf8_lossy(&log.stdout);
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(tmp.path().join("deploy.git"))
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let log = git(&["log", "--format=%B%x00", "main"]);
     let commits: Vec<&str> = log.split('\0').filter(|c| !c.trim().is_empty()).collect();
-    assert_eq!(commits.len(), 2, "{log}");
-    for c in &commits {
+    // Newest first: the preview removed, the preview, the two publishes.
+    assert_eq!(commits.len(), 4, "{log}");
+    assert!(
+        commits[0].contains("Pctl-Removed: payment-api-pr-7"),
+        "{log}"
+    );
+    assert!(
+        commits[1].contains("Pctl-Preview: payment-api pr-7"),
+        "{log}"
+    );
+    for c in &commits[2..] {
         assert!(c.contains("Pctl-Version: "), "{c}");
         assert!(
             c.contains("Pctl-Source: payment-api https://github.com/acme/payment-api@"),
             "{c}"
         );
+    }
+    let files = git(&["ls-tree", "-r", "--name-only", "main"]);
+    assert!(!files.contains("pr-7"), "the preview left nothing: {files}");
+    assert!(
+        !files.contains("apps/prod/"),
+        "prod is promoted, not published: {files}"
+    );
+    // The promotion: staging's version, by digest, on its review branch.
+    let branch = "pctl/promote/payment-api-prod";
+    let promoted = git(&["log", "-1", "--format=%B", branch]);
+    assert!(
+        promoted.contains("Pctl-Promoted: payment-api staging -> prod"),
+        "{promoted}"
+    );
+    let digest = format!("@sha256:{}", "0".repeat(64));
+    for env in ["staging", "prod"] {
+        let rollout = git(&[
+            "show",
+            &format!("{branch}:apps/{env}/payment-api/deployment.yaml"),
+        ]);
+        assert!(rollout.contains(&digest), "{env}: {rollout}");
     }
 }
 

@@ -4,6 +4,8 @@
 pub mod catalog;
 pub mod cost;
 pub mod graph;
+pub mod preview;
+pub mod promote;
 pub mod publish;
 pub mod render;
 pub mod schema;

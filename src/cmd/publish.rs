@@ -10,6 +10,7 @@ use crate::redact;
 use crate::report::Format;
 use pctl_core::diag::Diagnostic;
 use pctl_core::plan::Action;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 /// Where the deploy repository is and how the review is delivered.
@@ -22,6 +23,31 @@ pub struct Deploy {
     pub protected_via_branch: Option<String>,
     /// The repository a service was published from before (`--move-from`).
     pub move_from: Option<String>,
+    /// What kind of change this run publishes.
+    pub kind: Kind,
+}
+
+/// What a run publishes of each service it renders.
+#[derive(Debug, Clone, Default)]
+pub enum Kind {
+    /// A new version from the application's pipeline: the environments whose promotion is
+    /// automatic, and the service's files of no environment.
+    #[default]
+    Version,
+    /// `pctl promote`: one environment, rendered from the release another one runs.
+    Promotion {
+        service: String,
+        from: String,
+        to: String,
+        release: pctl_core::record::Release,
+    },
+    /// `pctl preview`: a pull request's preview (`<service>-pr-<N>`), written whole.
+    Preview {
+        service: String,
+        pr: u64,
+        /// Where it answers, when it has a public endpoint (shown first in the review).
+        url: Option<String>,
+    },
 }
 
 pub fn run(
@@ -54,6 +80,7 @@ pub fn run(
         times,
         approvals,
         partial,
+        manual,
         ..
     } = match build(
         input,
@@ -82,6 +109,10 @@ pub fn run(
             .tree
             .retain(|_, f| matches!(f.owner, pctl_core::expand::Owner::Service(_)));
     }
+    let writes = match writes(&deploy.kind, &compiled.tree, &manual) {
+        Ok(w) => w,
+        Err(d) => return fail(&run, &[d], exit::INVALID),
+    };
     if let Some(s) = remove.iter().find(|s| compiled.services.contains(s)) {
         let d = Diagnostic::error(
             "usage/remove-rendered",
@@ -110,6 +141,20 @@ pub fn run(
         token: std::env::var("PCTL_GIT_TOKEN")
             .ok()
             .filter(|t| !t.is_empty()),
+        writes,
+        trailers: match &deploy.kind {
+            Kind::Version => Vec::new(),
+            Kind::Promotion {
+                service,
+                from,
+                to,
+                release,
+            } => vec![format!(
+                "Pctl-Promoted: {service} {from} -> {to} {}",
+                release.sha
+            )],
+            Kind::Preview { service, pr, .. } => vec![format!("Pctl-Preview: {service} pr-{pr}")],
+        },
     };
     let prov = crate::publish::Provenance { sources, times };
     let mut target = target;
@@ -180,7 +225,19 @@ pub fn run(
     {
         s.extend(plan);
     }
-    let markdown = review.markdown();
+    let mut markdown = review.markdown();
+    if let Kind::Preview {
+        service,
+        pr,
+        url: Some(url),
+    } = &deploy.kind
+    {
+        // Where the preview answers, first: what the pull request's reviewers open.
+        markdown = format!("**Preview of `{service}` for #{pr}:** {url}\n\n{markdown}");
+        if let Some(s) = summary.as_object_mut() {
+            s.insert("preview_url".into(), url.clone().into());
+        }
+    }
     if let Some(dir) = &deploy.report_dir {
         if let Err(e) =
             crate::report::github::write_reports(dir, &markdown, &review.split_parts(), &summary)
@@ -273,6 +330,66 @@ pub fn run(
     }
     report.exit = if partial { exit::INVALID } else { exit::OK };
     report
+}
+
+/// What the run writes of each service it rendered (see `pctl_core::release`).
+fn writes(
+    kind: &Kind,
+    tree: &pctl_core::expand::Tree,
+    manual: &BTreeMap<String, BTreeSet<String>>,
+) -> Result<BTreeMap<String, crate::publish::Writes>, Diagnostic> {
+    use pctl_core::expand::Owner;
+    let mut envs: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for (path, f) in tree {
+        if let (Owner::Service(s), Some(env)) = (&f.owner, pctl_core::layout::env_of(path)) {
+            envs.entry(s.as_str()).or_default().insert(env);
+        }
+    }
+    let mut out = BTreeMap::new();
+    match kind {
+        Kind::Version => {
+            for (service, rendered) in envs {
+                // Manual environments the intent still deploys to keep what they run; one it
+                // dropped is deleted like any other.
+                let keep = rendered
+                    .into_iter()
+                    .filter(|e| manual.get(service).is_some_and(|m| m.contains(*e)))
+                    .map(str::to_string)
+                    .collect();
+                out.insert(
+                    service.to_string(),
+                    crate::publish::Writes {
+                        keep,
+                        only: None,
+                        shared: true,
+                    },
+                );
+            }
+        }
+        // A preview is a service of its own, in one environment: written whole.
+        Kind::Preview { .. } => {}
+        Kind::Promotion { service, to, .. } => {
+            if !envs
+                .get(service.as_str())
+                .is_some_and(|e| e.contains(to.as_str()))
+            {
+                return Err(Diagnostic::error(
+                    "promote/environment",
+                    format!("the version of `{service}` being promoted does not deploy to `{to}`"),
+                )
+                .help("add the environment to spec.environments of its platform.yaml, publish, and promote that version"));
+            }
+            out.insert(
+                service.clone(),
+                crate::publish::Writes {
+                    keep: BTreeSet::new(),
+                    only: Some(to.clone()),
+                    shared: false,
+                },
+            );
+        }
+    }
+    Ok(out)
 }
 
 /// Exit code of a failed publish: environment problems (network, contention) are 2, refused

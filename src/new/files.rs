@@ -136,7 +136,9 @@ pub fn deploy_branch(org: &Org) -> String {
 /// The environment whose URL `new` shows: `dev` if there is one, else the first unprotected one.
 pub fn dev_env(org: &Org) -> Option<&pctl_core::model::Environment> {
     let envs = &org.spec.environments;
+    let previews = org.spec.previews.as_ref().map(|p| p.environment.as_str());
     envs.iter()
+        .filter(|e| Some(e.name.as_str()) != previews)
         .find(|e| e.name == "dev")
         .or_else(|| envs.iter().find(|e| !e.protected))
         .or_else(|| envs.first())
@@ -159,9 +161,12 @@ pub fn gitops_name(org: &Org) -> &'static str {
 }
 
 fn environments(ans: &Answers, org: &Org) -> Vec<serde_json::Value> {
+    // The preview environment is `pctl preview`'s, not a service's.
+    let previews = org.spec.previews.as_ref().map(|p| p.environment.as_str());
     org.spec
         .environments
         .iter()
+        .filter(|e| Some(e.name.as_str()) != previews)
         .map(|e| {
             json!({
                 "name": e.name,

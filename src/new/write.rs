@@ -346,7 +346,13 @@ pub fn next_steps(
         deploy_branch(o),
         gitops_name(o)
     );
-    for e in &o.spec.environments {
+    let previews = o.spec.previews.as_ref().map(|p| p.environment.as_str());
+    for e in o
+        .spec
+        .environments
+        .iter()
+        .filter(|e| Some(e.name.as_str()) != previews)
+    {
         let _ = writeln!(
             s,
             "  apps/{}/{name}/{}",

@@ -20,6 +20,7 @@ use pctl_core::digest::sha256_bytes;
 use pctl_core::expand::{Owner, Tree};
 pub use pctl_core::plan::Change;
 use pctl_core::plan::{Action, env_of};
+pub use pctl_core::release::Writes;
 use push::Pushed;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -58,6 +59,11 @@ pub struct Target {
     pub move_from: Option<String>,
     /// Token for https remotes (never printed).
     pub token: Option<String>,
+    /// What the run writes of each service (`pctl_core::release`): a service named here keeps
+    /// the rest as the tip has it, re-read on every attempt; one not named is written whole.
+    pub writes: BTreeMap<String, Writes>,
+    /// Commit trailers of the run's kind (`Pctl-Promoted: ...`, `Pctl-Preview: ...`).
+    pub trailers: Vec<String>,
 }
 
 impl Target {
@@ -108,6 +114,24 @@ pub fn plan(
     let fail = |e: git2::Error| vec![env_error(target, "cannot read", &e)];
     let current = deploy_tree::Tip::new(repo, tip).map_err(fail)?;
     let claims = current.claims();
+    // What the run does not write of a service stays as this tip has it (see
+    // pctl_core::release): applied to every attempt's tip, so a retry keeps what landed.
+    let held;
+    let tree = if target.writes.values().all(Writes::is_all) {
+        tree
+    } else {
+        let mut t = tree.clone();
+        let read = |p: &str| pctl_core::plan::Target::read(&current, p);
+        pctl_core::release::hold(
+            &mut t,
+            &target.writes,
+            &|s| claims.service(s).cloned(),
+            &read,
+        )
+        .map_err(|d| vec![d])?;
+        held = t;
+        &held
+    };
     // Whose records this run acts on: the owners it renders or removes.
     let mut in_run: BTreeSet<Owner> = tree.values().map(|f| f.owner.clone()).collect();
     in_run.extend(target.remove.iter().map(|s| Owner::Service(s.clone())));
@@ -311,6 +335,7 @@ fn message(
     removals: &[String],
     prov: &Provenance,
     removed: &[String],
+    extra: &[String],
 ) -> String {
     let mut by_owner: BTreeMap<&str, (usize, usize, usize, BTreeSet<&str>)> = BTreeMap::new();
     for c in outcome_changes {
@@ -368,6 +393,7 @@ fn message(
     if !removed.is_empty() {
         trailers.push(format!("Pctl-Removed: {}", removed.join(",")));
     }
+    trailers.extend(extra.iter().cloned());
     trailers.push(format!("Pctl-Version: {}", env!("CARGO_PKG_VERSION")));
     format!(
         "{subject}\n\n{}\n\n{}\n",
@@ -489,7 +515,13 @@ pub fn run(
             .find_tree(new_tree)
             .map_err(|e| env_fail(env_error(target, "cannot read", &e)))?;
         let parents: Vec<&git2::Commit> = parent.iter().collect();
-        let msg = message(&outcome.changes, &outcome.removals, prov, &target.remove);
+        let msg = message(
+            &outcome.changes,
+            &outcome.removals,
+            prov,
+            &target.remove,
+            &target.trailers,
+        );
         let oid = repo
             .commit(None, &sig, &sig, &msg, &tree_obj, &parents)
             .map_err(|e| env_fail(env_error(target, "cannot commit for", &e)))?;

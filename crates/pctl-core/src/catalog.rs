@@ -279,7 +279,7 @@ pub fn org_files(
     if !diags.is_empty() {
         return Err(diags);
     }
-    crate::plan::add_state(&mut tree, &[], &[]);
+    crate::plan::add_state(&mut tree, &[], &[], &Default::default());
     Ok(tree)
 }
 

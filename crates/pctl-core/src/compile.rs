@@ -211,7 +211,11 @@ pub fn compile_with(
         .iter()
         .flat_map(|(_, f)| f.costs.iter().cloned())
         .collect();
-    plan::add_state(&mut tree, &rendered, &costs);
+    let intents: BTreeMap<&str, &serde_json::Value> = valid
+        .iter()
+        .map(|(c, _)| (c.model.metadata.name.as_str(), &c.doc.value))
+        .collect();
+    plan::add_state(&mut tree, &rendered, &costs, &intents);
     let mut diagnostics = dedupe(diagnostics);
     sort(&mut diagnostics);
     let environments: BTreeSet<String> = kept

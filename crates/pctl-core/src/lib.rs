@@ -31,6 +31,7 @@ pub mod plan;
 pub mod policy;
 pub mod quantity;
 pub mod record;
+pub mod release;
 pub mod resolve;
 pub mod review;
 pub mod source;

@@ -23,13 +23,21 @@ pub use crate::layout::{STATE_DIR, env_of};
 /// `.pctl/catalog.json`): path -> content hash, the class of files whose class matters, and
 /// for a service where it came from and who owns it. A publish uses them to know which files
 /// are pctl's, whether someone edited one by hand, and whose a service name is.
-pub fn add_state(tree: &mut Tree, services: &[Service], costs: &[crate::cost::Line]) {
+///
+/// `intents`: each service's intent as written (by name): kept with its release, so that `pctl
+/// promote` can render another environment from exactly this version.
+pub fn add_state(
+    tree: &mut Tree,
+    services: &[Service],
+    costs: &[crate::cost::Line],
+    intents: &BTreeMap<&str, &serde_json::Value>,
+) {
     let mut by_owner: BTreeMap<Owner, Record> = BTreeMap::new();
     let version = env!("CARGO_PKG_VERSION");
     for (path, f) in tree.iter() {
         let record = by_owner
             .entry(f.owner.clone())
-            .or_insert_with(|| new_record(&f.owner, services, costs, version));
+            .or_insert_with(|| new_record(&f.owner, services, costs, intents, version));
         record.files.insert(path.clone(), sha256(&f.content));
         if let Some(class) = f.class {
             record.classes.insert(path.clone(), class);
@@ -51,6 +59,7 @@ fn new_record(
     owner: &Owner,
     services: &[Service],
     costs: &[crate::cost::Line],
+    intents: &BTreeMap<&str, &serde_json::Value>,
     version: &str,
 ) -> Record {
     let mut record = Record {
@@ -65,6 +74,8 @@ fn new_record(
         classes: BTreeMap::new(),
         provides: None,
         exemptions: Vec::new(),
+        releases: BTreeMap::new(),
+        intents: BTreeMap::new(),
     };
     match owner {
         // The catalog is rendered only by runs over the whole organisation; its own record, so
@@ -92,6 +103,31 @@ fn new_record(
             record.usd_month = Some(crate::cost::total(&own));
             record.provides = svc.and_then(|s| s.provides.clone());
             record.exemptions = svc.map(|s| s.exemptions.clone()).unwrap_or_default();
+            if let (Some(svc), Some(intent)) = (svc, intents.get(name.as_str())) {
+                let release = crate::record::Release {
+                    sha: svc.source.sha.clone(),
+                    tag: svc.source.image_tag.clone(),
+                    digest: svc.source.image_digest.clone(),
+                };
+                // Only a version that can be named again (a commit, a tag, a digest) is one
+                // `pctl promote` can move; a local render without a commit records none.
+                let named = crate::record::is_sha(&release.sha)
+                    && crate::record::is_tag(&release.tag)
+                    && release
+                        .digest
+                        .as_deref()
+                        .is_none_or(crate::record::is_digest);
+                if named {
+                    for d in &svc.deployments {
+                        record.releases.insert(d.env.clone(), release.clone());
+                    }
+                    if !record.releases.is_empty() {
+                        record
+                            .intents
+                            .insert(release.sha.clone(), (*intent).clone());
+                    }
+                }
+            }
         }
     }
     record

@@ -19,6 +19,19 @@ pub struct SourceRef {
     pub sha: String,
 }
 
+/// The version of a service one environment runs: the application commit it was rendered from
+/// and the image it deploys. `pctl promote` copies a release from one environment to another.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Release {
+    /// The application commit (40 hex digits): the key of its intent in [`Record::intents`].
+    pub sha: String,
+    /// The image tag deployed (`--image-tag`, else the commit).
+    pub tag: String,
+    /// The image digest (`sha256:<64 hex>`), when the pipeline passed one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+}
+
 /// What a review needs to know about a generated file that its path cannot tell: declared by
 /// the blueprint that rendered it, remembered in the record so a deletion is classified too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -62,6 +75,14 @@ pub struct Record {
     /// The guardrails the service is exempted from, with their reasons (shown in reviews).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exemptions: Vec<crate::model::Exemption>,
+    /// Which version each environment runs (environment -> release): environments whose
+    /// promotion is manual keep theirs until `pctl promote` moves another one in.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub releases: BTreeMap<String, Release>,
+    /// The intent (platform.yaml as data) of every version a release names, by commit: what
+    /// `pctl promote` renders the target environment from. Validated again when used.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub intents: BTreeMap<String, serde_json::Value>,
 }
 
 impl Record {
@@ -159,6 +180,7 @@ pub fn verify(path: &str, bytes: &[u8]) -> Result<(Owner, Record), Forgery> {
     if let (Some(p), Owner::Service(name)) = (&record.provides, &owner) {
         crate::contract::check_provides(name, p).map_err(forged)?;
     }
+    check_releases(&record).map_err(forged)?;
     if let Some(file) = record
         .classes
         .keys()
@@ -170,6 +192,63 @@ pub fn verify(path: &str, bytes: &[u8]) -> Result<(Owner, Record), Forgery> {
         )));
     }
     Ok((owner, record))
+}
+
+/// A commit: 40 lowercase hex digits.
+pub fn is_sha(s: &str) -> bool {
+    s.len() == 40
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// An image digest: `sha256:` and 64 lowercase hex digits.
+pub fn is_digest(s: &str) -> bool {
+    s.strip_prefix("sha256:").is_some_and(is_hash)
+}
+
+/// An image tag as OCI allows it: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+pub fn is_tag(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && !s.starts_with(['.', '-'])
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-')
+}
+
+/// Releases name environments, commits, tags and digests that could be written into
+/// manifests: each must be well-formed, and every release's intent must be there (and no other).
+fn check_releases(record: &Record) -> Result<(), String> {
+    for (env, r) in &record.releases {
+        let shown = crate::diag::escape_control(env);
+        if !layout::is_name(env) {
+            return Err(format!(
+                "its release of `{shown}` is not of an environment name"
+            ));
+        }
+        if !is_sha(&r.sha) || !is_tag(&r.tag) || r.digest.as_deref().is_some_and(|d| !is_digest(d))
+        {
+            return Err(format!(
+                "its release of `{shown}` is malformed (commit: 40 hex digits, tag: an image tag, digest: sha256:<64 hex>)"
+            ));
+        }
+        if !record.intents.contains_key(&r.sha) {
+            return Err(format!(
+                "its release of `{shown}` names commit {} but it holds no intent of it",
+                r.sha
+            ));
+        }
+    }
+    if let Some(sha) = record
+        .intents
+        .keys()
+        .find(|k| !record.releases.values().any(|r| &&r.sha == k))
+    {
+        return Err(format!(
+            "it holds the intent of {}, which no environment runs",
+            crate::diag::escape_control(sha)
+        ));
+    }
+    Ok(())
 }
 
 fn describe(o: &Owner) -> String {
@@ -269,6 +348,8 @@ mod tests {
             classes: BTreeMap::new(),
             provides: None,
             exemptions: Vec::new(),
+            releases: BTreeMap::new(),
+            intents: BTreeMap::new(),
         }
         .to_text()
         .into_bytes()

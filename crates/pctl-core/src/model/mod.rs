@@ -32,6 +32,17 @@ pub struct Metadata {
     pub repository: Option<String>,
     pub runbook: Option<String>,
     pub tags: Vec<String>,
+    /// Set by `pctl preview` in the intent of a preview (`<service>-pr-<N>`).
+    pub preview: Option<PreviewOf>,
+}
+
+/// What a preview previews (`metadata.preview`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct PreviewOf {
+    pub of: String,
+    pub pr: u64,
+    pub ttl_hours: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -348,6 +359,8 @@ pub struct EnvOverride {
     pub env: IndexMap<String, Value>,
     pub approvals: Vec<String>,
     pub exposure: Option<String>,
+    /// How a new version reaches this environment, overriding the organisation's mode.
+    pub promotion: Option<Promotion>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -382,6 +395,8 @@ pub struct OrgSpec {
     pub deploy_repository: DeployRepository,
     pub registries: Vec<String>,
     pub environments: Vec<Environment>,
+    /// Preview environments for pull requests (`pctl preview`).
+    pub previews: Option<Previews>,
     pub teams: Vec<Team>,
     pub sizes: IndexMap<String, IndexMap<String, SizeClass>>,
     pub compute_usd_month: Option<ComputePrice>,
@@ -459,6 +474,26 @@ pub struct Observability {
     pub dashboard_folder: Option<String>,
 }
 
+/// Where previews run and how many a team may have (`spec.previews`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Previews {
+    pub environment: String,
+    pub from: Option<String>,
+    pub max_per_team: Option<u32>,
+    pub ttl_hours: Option<u32>,
+}
+
+/// How a new version of a service reaches an environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Promotion {
+    /// Every publish from the application's pipeline deploys it.
+    Auto,
+    /// Only `pctl promote` deploys it: the version another environment runs.
+    Manual,
+}
+
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct DeployRepository {
@@ -474,6 +509,8 @@ pub struct Environment {
     pub domain: String,
     pub region: String,
     pub protected: bool,
+    /// How a new version reaches this environment (default: automatic unless protected).
+    pub promotion: Option<Promotion>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -519,6 +556,21 @@ impl Org {
         self.spec.teams.iter().find(|t| t.name == name)
     }
     /// Names of the protected environments, in the organisation's order.
+    /// How a new version of `intent` reaches environment `env`: the service's own
+    /// `spec.environments.<env>.promotion`, else the environment's, else automatic unless the
+    /// environment is protected.
+    pub fn promotion(&self, intent: &Intent, env: &str) -> Promotion {
+        let own = intent.spec.environments.get(env).and_then(|o| o.promotion);
+        let org = self.environment(env).map(|e| {
+            e.promotion.unwrap_or(if e.protected {
+                Promotion::Manual
+            } else {
+                Promotion::Auto
+            })
+        });
+        own.or(org).unwrap_or(Promotion::Auto)
+    }
+
     pub fn protected_envs(&self) -> Vec<&str> {
         self.spec
             .environments

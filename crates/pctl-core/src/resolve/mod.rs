@@ -367,6 +367,17 @@ pub fn resolve(
         labels.insert("pctl.dev/team".into(), json!(m.owner));
         labels.insert("pctl.dev/cost-center".into(), json!(cost_center));
         labels.insert("pctl.dev/environment".into(), json!(env.name));
+        if let Some(p) = &m.preview {
+            // A pull request's preview: what it previews, and its time to live for a cleanup job.
+            labels.insert("pctl.dev/preview-of".into(), json!(p.of));
+            labels.insert(
+                "pctl.dev/pull-request".into(),
+                json!(format!("pr-{}", p.pr)),
+            );
+            if let Some(h) = p.ttl_hours {
+                labels.insert("pctl.dev/preview-ttl".into(), json!(format!("{h}h")));
+            }
+        }
         let owner = resources::Owner {
             service: &m.name,
             env: &env.name,

@@ -90,7 +90,9 @@ pub fn check(checked: &Checked<Intent>, dir: &Directory, org: &Org) -> Vec<Diagn
             }
             None => provides.ports.first(),
         };
-        if dep.contract().is_some() {
+        // A preview calls its dependencies where its cluster has them (previews are not deployed
+        // where the callee's contract says it runs).
+        if dep.contract().is_some() && intent.metadata.preview.is_none() {
             let missing: Vec<&&str> = envs
                 .iter()
                 .filter(|e| !callee.environments.iter().any(|c| c == **e))
