@@ -132,6 +132,23 @@ fn a_preview_is_created_kept_apart_limited_and_removed_without_a_trace() {
         "its own host"
     );
 
+    // What the deploy repository holds with the preview passes the validators written by
+    // others (Kubernetes schemas, CRDs, kustomize, Terraform, Backstage).
+    let checkout = tmp.path().join("checkout");
+    checkout_to(&repo, "main", &checkout);
+    let out = std::process::Command::new("bash")
+        .arg(Path::new(ROOT).join("../shared/oracles/validate-deploy-tree"))
+        .arg("--require-all")
+        .arg(&checkout)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains(", 0 failed"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     // The team's limit is one preview.
     let r = preview(&dir, &url, "43", &["--source-sha", S2]);
     r.expect_code(1);
