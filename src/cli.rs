@@ -285,6 +285,15 @@ enum Command {
         #[arg(long, value_enum)]
         format: Option<ReviewFormat>,
     },
+    /// The review of a deploy-repository branch against the deploy branch, from the two trees:
+    /// one summary for a change several runs made (the shards of an organisation-wide run)
+    Review {
+        #[command(flatten)]
+        args: cmd::review::Args,
+        /// Output format [default: github when GITHUB_ACTIONS=true, else human]
+        #[arg(long, value_enum)]
+        format: Option<ReviewFormat>,
+    },
     /// Which version of a service runs in each environment (image tag, digest, source commit,
     /// when it was deployed), read from the deploy repository
     Status(cmd::status::Args),
@@ -364,7 +373,8 @@ impl Command {
             Command::Diff { format, .. }
             | Command::Publish { format, .. }
             | Command::Promote { format, .. }
-            | Command::Preview { format, .. } => formats::choose(*format, true, Format::Human),
+            | Command::Preview { format, .. }
+            | Command::Review { format, .. } => formats::choose(*format, true, Format::Human),
             Command::Cost { format, .. } => formats::choose(*format, true, Format::Human),
             Command::Graph { format, .. } => (*format).into(),
             Command::Catalog { format, .. } => (*format).into(),
@@ -482,6 +492,7 @@ pub fn run() -> ExitCode {
         Command::Status(args) => cmd::status::run(&args, format),
         Command::Promote { args, .. } => cmd::promote::run(&args, format),
         Command::Preview { args, .. } => cmd::preview::run(&args, format),
+        Command::Review { args, .. } => cmd::review::run(&args, format),
         Command::Catalog { service, input, .. } => {
             cmd::catalog::run(&service, &input.inputs(), format)
         }

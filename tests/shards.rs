@@ -119,6 +119,45 @@ fn four_shards_publish_one_review_branch_together() {
         "the test's services fall into several shards"
     );
 
+    // One summary for the whole change, read from the branch: the same as the unsharded
+    // run's branch gives, naming every service, within one GitHub comment.
+    let review = |url: &str| {
+        let mut cmd = pctl();
+        cmd.args([
+            "review",
+            "--deploy-repo",
+            url,
+            "--branch",
+            REVIEW,
+            "--format",
+            "markdown",
+        ]);
+        let r = run(cmd);
+        r.expect_code(0);
+        r.stdout.replace(url, "DEPLOY")
+    };
+    let (sharded_md, whole_md) = (review(&sharded_url), review(&whole_url));
+    assert_eq!(sharded_md, whole_md);
+    assert!(
+        sharded_md.contains(&format!("{SERVICES} services")),
+        "{sharded_md}"
+    );
+    assert!(sharded_md.len() < 65_536);
+    let mut cmd = pctl();
+    cmd.args([
+        "review",
+        "--deploy-repo",
+        &sharded_url,
+        "--branch",
+        REVIEW,
+        "--format",
+        "json",
+    ]);
+    let files = run(cmd).summary()["files"].as_array().unwrap().len();
+    let changed = git(&sharded, &["diff", "--name-only", &main_before, REVIEW]);
+    assert_eq!(files, changed.lines().count(), "every changed file, once");
+    assert!(files > SERVICES, "{files} files");
+
     // A shard job that is re-run (a retried CI job) finds its part published: no new commit.
     let again = run(publish_all(
         &org,

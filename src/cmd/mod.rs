@@ -8,6 +8,7 @@ pub mod preview;
 pub mod promote;
 pub mod publish;
 pub mod render;
+pub mod review;
 pub mod schema;
 pub mod status;
 pub mod validate;
