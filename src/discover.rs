@@ -144,6 +144,25 @@ pub struct SourceOverrides {
     pub review_only: bool,
 }
 
+/// The repository of an intent: platform.yaml's `metadata.repository`, else the git remote
+/// `origin` of `repo` (the checkout holding it), else GitHub Actions' repository; empty when
+/// none says. Shown in every rendered file, record and catalog link: never with credentials,
+/// whether declared or taken from an `origin` remote like `https://user:token@host/x`.
+pub fn repository_of(repo: Option<&git2::Repository>, declared_repo: Option<&str>) -> String {
+    declared_repo
+        .map(crate::redact::url)
+        .or_else(|| {
+            repo.and_then(|r| r.find_remote("origin").ok())
+                .and_then(|o| o.url().ok().map(crate::redact::url))
+        })
+        .or_else(|| {
+            let server = std::env::var("GITHUB_SERVER_URL").ok()?;
+            let name = std::env::var("GITHUB_REPOSITORY").ok()?;
+            Some(crate::redact::url(&format!("{server}/{name}")))
+        })
+        .unwrap_or_default()
+}
+
 /// Provenance of a service whose repository nobody can tell (a local render before the first
 /// `git remote add`): never written to a deploy repository (diff and publish refuse it).
 pub const LOCAL_REPOSITORY: &str = "local-checkout";
@@ -176,21 +195,7 @@ pub fn source_of(
                 .help("pass --source-sha (and --image-tag), or run inside the application's git checkout")
             })?,
     };
-    // Shown in every rendered file, record and catalog link: never with credentials, whether
-    // declared or taken from an `origin` remote like `https://user:token@host/x`.
-    let repository = declared_repo
-        .map(crate::redact::url)
-        .or_else(|| {
-            repo.as_ref()
-                .and_then(|r| r.find_remote("origin").ok())
-                .and_then(|o| o.url().ok().map(crate::redact::url))
-        })
-        .or_else(|| {
-            let server = std::env::var("GITHUB_SERVER_URL").ok()?;
-            let name = std::env::var("GITHUB_REPOSITORY").ok()?;
-            Some(crate::redact::url(&format!("{server}/{name}")))
-        })
-        .unwrap_or_default();
+    let repository = repository_of(repo.as_ref(), declared_repo);
     let image_tag = pins.image_tag.clone().unwrap_or_else(|| sha.clone());
     Ok(Source {
         repository,

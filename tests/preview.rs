@@ -198,3 +198,36 @@ fn an_organisation_without_previews_says_how_to_add_them() {
     );
     assert!(r.stderr.contains("previews:"), "{}", r.describe());
 }
+
+/// A preview's name comes from a `metadata.name` anyone can write: another repository that
+/// calls its service the same can neither take over nor remove the preview.
+#[test]
+fn another_repository_cannot_take_or_remove_a_preview() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = bare_repo(tmp.path(), "deploy.git");
+    let url = file_url(&repo);
+    let dir = app(tmp.path());
+    preview(&dir, &url, "42", &["--source-sha", S2]).expect_code(0);
+    let before = tree_at(&repo, "main");
+    // The attacker's repository, same service name, same team.
+    let evil = tmp.path().join("acme/evil");
+    fs::create_dir_all(&evil).unwrap();
+    let text = fs::read_to_string(dir.join("platform.yaml"))
+        .unwrap()
+        .replace(
+            "https://github.com/acme/payment-api",
+            "https://github.com/evil/payment-api",
+        );
+    fs::write(evil.join("platform.yaml"), text).unwrap();
+    let r = preview(&evil, &url, "42", &["--remove"]);
+    r.expect_code(1);
+    assert!(
+        r.both().contains("preview/owned-elsewhere"),
+        "{}",
+        r.describe()
+    );
+    let r = preview(&evil, &url, "42", &["--source-sha", S1]);
+    r.expect_code(1);
+    assert!(r.both().contains("owned-elsewhere"), "{}", r.describe());
+    assert_eq!(tree_at(&repo, "main"), before, "nothing changed");
+}

@@ -347,3 +347,27 @@ fn a_publish_retried_after_a_concurrent_promotion_keeps_it() {
     );
     assert_eq!(record(&repo, "main")["releases"]["staging"]["sha"], S1);
 }
+
+#[test]
+fn a_service_name_that_is_not_a_name_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = bare_repo(tmp.path(), "deploy.git");
+    let mut cmd = pctl();
+    cmd.args([
+        "promote",
+        "../x\nPctl-Promoted: evil",
+        "--to",
+        "prod",
+        "--org",
+        ORG,
+    ])
+    .arg("--deploy-repo")
+    .arg(file_url(&repo));
+    let r = run(cmd);
+    r.expect_code(2);
+    assert!(
+        r.both().contains("promote/service-name"),
+        "{}",
+        r.describe()
+    );
+}

@@ -191,3 +191,80 @@ fn the_example_workflow_runs_the_shards_this_test_runs() {
         assert!(text.contains(needle), "org-rerender.yml lacks {needle:?}");
     }
 }
+
+/// `pctl review` reads paths and contents someone pushed to the deploy repository: nothing in
+/// them reaches the terminal or the comment as markup or control characters.
+#[test]
+fn a_review_branch_cannot_inject_into_the_comment_or_the_terminal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path().join("work");
+    std::fs::create_dir_all(work.join("apps/dev/x")).unwrap();
+    git(&work, &["init", "-q", "-b", "main"]);
+    git(
+        &work,
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@e",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "init",
+        ],
+    );
+    git(&work, &["checkout", "-q", "-b", "evil"]);
+    std::fs::write(
+        work.join("apps/dev/x/<img src=x onerror=alert(1)>.yaml"),
+        "a: 1\n",
+    )
+    .unwrap();
+    std::fs::write(
+        work.join("ev\u{1b}[31mil\n<!-- pctl:summary -->"),
+        "\u{1b}]0;pwned\u{7}\n",
+    )
+    .unwrap();
+    git(&work, &["add", "-A"]);
+    git(
+        &work,
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@e",
+            "commit",
+            "-q",
+            "-m",
+            "evil",
+        ],
+    );
+    for format in ["markdown", "human"] {
+        let mut cmd = pctl();
+        cmd.args(["review", "--deploy-repo"])
+            .arg(&work)
+            .args(["--branch", "evil", "--format", format]);
+        let r = run(cmd);
+        r.expect_code(0);
+        assert!(
+            !r.stdout.contains('\u{1b}') && !r.stdout.contains('\u{7}'),
+            "{format}: {}",
+            r.stdout
+        );
+        if format == "markdown" {
+            // No markup from a path, and one summary marker: the comment's own.
+            assert!(!r.stdout.contains("<img"), "{}", r.stdout);
+            assert_eq!(
+                r.stdout.matches("<!-- pctl:summary -->").count(),
+                1,
+                "{}",
+                r.stdout
+            );
+            assert!(
+                r.stdout.contains("ev\\u{1b}[31mil\\n&lt;!--"),
+                "{}",
+                r.stdout
+            );
+        }
+    }
+}

@@ -14,9 +14,9 @@ use crate::pipeline::fail;
 use crate::report::Format;
 use pctl_core::diag::Diagnostic;
 use pctl_core::layout;
-use pctl_core::record::Record;
+use pctl_core::record::{Claims, Record};
 use serde_json::json;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// `pctl preview` arguments.
 #[derive(clap::Args, Debug, Clone)]
@@ -174,7 +174,16 @@ fn preview(args: &Args, format: Format) -> Result<Report, Failure> {
             url: url.clone().filter(|_| !args.remove),
         },
     };
+    let team = intent.model.metadata.owner.clone();
+    let claims = tip_claims(args, &org.model)?;
+    let declared = intent.model.metadata.repository.as_deref();
     if args.remove {
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+        let checkout = git2::Repository::discover(dir.unwrap_or(std::path::Path::new("."))).ok();
+        let repository = crate::discover::repository_of(checkout.as_ref(), declared);
+        if let Some(d) = owned_elsewhere(&claims, &name, &repository, &team) {
+            return Ok(fail(&checked, &[d], exit::INVALID));
+        }
         let empty = tmp.path().join("none");
         std::fs::create_dir_all(&empty).map_err(tmp_error)?;
         let input = Inputs {
@@ -187,9 +196,8 @@ fn preview(args: &Args, format: Format) -> Result<Report, Failure> {
             &input, pins, &deploy, publish, format,
         ));
     }
-    let team = intent.model.metadata.owner.clone();
     let max = previews.max_per_team.unwrap_or(5);
-    let others = team_previews(args, &org.model, &team, &name)?;
+    let others = team_previews(&claims, &team, &previews.environment, &name);
     if others.len() >= max as usize {
         let d = Diagnostic::error(
             "preview/limit",
@@ -203,8 +211,7 @@ fn preview(args: &Args, format: Format) -> Result<Report, Failure> {
         return Ok(fail(&checked, &[d], exit::INVALID));
     }
     // The preview's intent: the service's, renamed, in the preview environment only.
-    let source = source_of(path, intent.model.metadata.repository.as_deref(), &pins)
-        .map_err(|d| (d, exit::USAGE))?;
+    let source = source_of(path, declared, &pins).map_err(|d| (d, exit::USAGE))?;
     let from = previews
         .from
         .clone()
@@ -269,14 +276,8 @@ fn org_file(args: &Args) -> Option<PathBuf> {
     }
 }
 
-/// The previews of `team` in the deploy repository other than `name` (by their records: a
-/// service with `metadata.preview`'s labels is recorded with the preview environment only).
-fn team_previews(
-    args: &Args,
-    org: &pctl_core::model::Org,
-    team: &str,
-    name: &str,
-) -> Result<Vec<String>, Failure> {
+/// The verified records at the tip of the deploy branch (none in an empty repository).
+fn tip_claims(args: &Args, org: &pctl_core::model::Org) -> Result<Claims, Failure> {
     let tmp = tempfile::tempdir().map_err(tmp_error)?;
     let remote = Remote::new(&args.deploy_repo, git::token_from_env(), "preview/remote");
     let branch = org
@@ -288,40 +289,55 @@ fn team_previews(
     let (repo, tip) = match crate::metrics::open(&remote, &branch, tmp.path()) {
         Ok(x) => x,
         // An empty deploy repository has no previews yet.
-        Err(d) if d.code == "metrics/no-branch" => return Ok(Vec::new()),
+        Err(d) if d.code == "metrics/no-branch" => return Ok(Claims::default()),
         Err(d) => return Err((d, exit::USAGE)),
     };
-    let env = org
-        .spec
-        .previews
+    let read = |e: git2::Error| (remote.error("cannot read", &e), exit::USAGE);
+    let tree = repo.find_commit(tip).and_then(|c| c.tree()).map_err(read)?;
+    Ok(crate::deploy_tree::Tip::new(&repo, Some(&tree))
+        .map_err(read)?
+        .claims())
+}
+
+/// The previews of `team` other than `name`, by their verified records.
+fn team_previews(claims: &Claims, team: &str, env: &str, name: &str) -> Vec<String> {
+    claims
+        .records
+        .values()
+        .map(|(_, r)| r)
+        .filter(|r| is_preview(r, team, env) && r.service.as_deref() != Some(name))
+        .filter_map(|r| r.service.clone())
+        .collect()
+}
+
+/// A preview may be removed only from the repository (and team) it was published from: the
+/// name `<service>-pr-<N>` is derived from a `metadata.name` anyone can write.
+fn owned_elsewhere(
+    claims: &Claims,
+    name: &str,
+    repository: &str,
+    team: &str,
+) -> Option<Diagnostic> {
+    let r = claims.service(name)?;
+    let repo = r
+        .source
         .as_ref()
-        .map(|p| p.environment.clone())
-        .unwrap_or_default();
-    let tree = repo
-        .find_commit(tip)
-        .and_then(|c| c.tree())
-        .map_err(|e| (remote.error("cannot read", &e), exit::USAGE))?;
-    let Ok(entry) = tree.get_path(Path::new(".pctl/services")) else {
-        return Ok(Vec::new());
-    };
-    let Ok(dir) = repo.find_tree(entry.id()) else {
-        return Ok(Vec::new());
-    };
-    let mut found = Vec::new();
-    for e in dir.iter() {
-        let Ok(file) = e.name() else { continue };
-        let path = format!(".pctl/services/{file}");
-        let Ok(blob) = repo.find_blob(e.id()) else {
-            continue;
-        };
-        let Ok((_, r)) = pctl_core::record::verify(&path, blob.content()) else {
-            continue;
-        };
-        if is_preview(&r, team, &env) && r.service.as_deref() != Some(name) {
-            found.extend(r.service.clone());
-        }
-    }
-    Ok(found)
+        .map(|s| s.repository.as_str())
+        .unwrap_or("");
+    let mine = crate::deploy_tree::same_repository(repo, repository)
+        && r.team.as_deref().is_none_or(|t| t == team);
+    (!mine).then(|| {
+        Diagnostic::error(
+            "preview/owned-elsewhere",
+            format!(
+                "the preview `{name}` was published from {} (team `{}`), not from {} (team `{team}`)",
+                pctl_core::diag::escape_control(repo),
+                pctl_core::diag::escape_control(r.team.as_deref().unwrap_or("?")),
+                pctl_core::diag::escape_control(repository)
+            ),
+        )
+        .help("remove a preview from the repository that published it; nothing was changed")
+    })
 }
 
 /// A team's preview: named `<service>-pr-<N>`, recorded in the preview environment only.

@@ -73,6 +73,17 @@ pub fn run(args: &Args, format: Format) -> Report {
 type Failure = (Diagnostic, u8);
 
 fn promote(args: &Args, format: Format) -> Result<Report, Failure> {
+    // The name becomes a record path and a commit trailer: a DNS label, nothing else.
+    if !layout::is_name(&args.service) {
+        return Err((
+            usage(
+                "promote/service-name",
+                format!("`{}` is not a service name", escape_control(&args.service)),
+                "name the service as its platform.yaml's metadata.name (lowercase letters, digits, '-')",
+            ),
+            exit::USAGE,
+        ));
+    }
     let tmp = tempfile::tempdir().map_err(|e| {
         (
             Diagnostic::error(

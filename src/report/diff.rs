@@ -23,10 +23,12 @@ pub fn unified(changes: &[Change]) -> String {
             .map(String::from_utf8_lossy)
             .unwrap_or_default();
         let new = c.new.as_deref().unwrap_or("");
+        // A path read from a deploy repository may hold anything too (`pctl review`).
+        let path = pctl_core::diag::escape_control(&c.path);
         let (a, b) = match c.action {
-            Action::Add => ("/dev/null".to_string(), format!("b/{}", c.path)),
-            Action::Delete => (format!("a/{}", c.path), "/dev/null".to_string()),
-            Action::Change => (format!("a/{}", c.path), format!("b/{}", c.path)),
+            Action::Add => ("/dev/null".to_string(), format!("b/{path}")),
+            Action::Delete => (format!("a/{path}"), "/dev/null".to_string()),
+            Action::Change => (format!("a/{path}"), format!("b/{path}")),
         };
         let _ = writeln!(out, "{bold}--- {a}{bold:#}\n{bold}+++ {b}{bold:#}");
         if pctl_core::review::redacted(c) {

@@ -29,7 +29,9 @@ fn file_section(c: &Change, risks: &[Risk], max_lines: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     s.push_str("```diff\n");
     for l in lines.iter().take(max_lines) {
-        // A fence inside the diff would end the code block early.
+        // A fence inside the diff would end the code block early; a file in the deploy
+        // repository may hold escape sequences, shown as text.
+        let l = crate::diag::escape_control(l).replace("\\t", "\t");
         s.push_str(&l.replace("```", "`\u{200b}``"));
         s.push('\n');
     }
@@ -42,8 +44,11 @@ fn file_section(c: &Change, risks: &[Risk], max_lines: usize) -> String {
 }
 
 /// Text inside HTML: no tag can start in it.
+/// Text inside an HTML element of the comment: no tag, and no control character (a path read
+/// from a deploy repository may hold a newline, which would end the `<summary>`).
 fn html(s: &str) -> String {
-    s.replace('&', "&amp;")
+    crate::diag::escape_control(s)
+        .replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
 }
