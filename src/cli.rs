@@ -127,8 +127,9 @@ pub(crate) fn parse_wait(s: &str) -> Result<std::time::Duration, String> {
 
 /// A full commit id: 40 hexadecimal characters (64 in a SHA-256 repository), lower-cased.
 pub(crate) fn parse_sha(s: &str) -> Result<String, String> {
-    if matches!(s.len(), 40 | 64) && s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        Ok(s.to_ascii_lowercase())
+    let sha = s.to_ascii_lowercase();
+    if pctl_core::record::is_sha(&sha) {
+        Ok(sha)
     } else {
         Err(format!(
             "expected a full commit id, 40 hexadecimal characters (`git rev-parse HEAD`); got {} character{}",
@@ -140,11 +141,13 @@ pub(crate) fn parse_sha(s: &str) -> Result<String, String> {
 
 /// An image digest: `sha256:` and 64 hexadecimal digits, lower-cased.
 pub(crate) fn parse_digest(s: &str) -> Result<String, String> {
-    match s.strip_prefix("sha256:") {
-        Some(h) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => {
-            Ok(format!("sha256:{}", h.to_ascii_lowercase()))
-        }
-        _ => Err(
+    let digest = match s.strip_prefix("sha256:") {
+        Some(h) => format!("sha256:{}", h.to_ascii_lowercase()),
+        None => String::new(),
+    };
+    match pctl_core::record::is_digest(&digest) {
+        true => Ok(digest),
+        false => Err(
             "expected an image digest, `sha256:` and 64 hexadecimal digits (docker/build-push-action's `digest` output)"
                 .into(),
         ),

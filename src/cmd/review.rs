@@ -204,17 +204,9 @@ fn owner_of(path: &str) -> Owner {
 
 /// The verified records of a tree (a record that fails verification says nothing).
 fn claims(repo: &Repository, tree: &git2::Tree) -> Claims {
-    let mut records = Vec::new();
-    let _ = tree.walk(git2::TreeWalkMode::PreOrder, |dir, e| {
-        if dir.starts_with(layout::STATE_DIR) && e.kind() == Some(git2::ObjectType::Blob) {
-            if let Ok(b) = repo.find_blob(e.id()) {
-                let path = format!("{dir}{}", e.name().unwrap_or_default());
-                records.push((path, b.content().to_vec()));
-            }
-        }
-        git2::TreeWalkResult::Ok
-    });
-    Claims::verify(records)
+    crate::deploy_tree::Tip::new(repo, Some(tree))
+        .map(|t| t.claims())
+        .unwrap_or_default()
 }
 
 /// CODEOWNERS rules (`/path/ @owner ...`) as path prefix -> approvers.

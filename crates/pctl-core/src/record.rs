@@ -23,7 +23,7 @@ pub struct SourceRef {
 /// and the image it deploys. `pctl promote` copies a release from one environment to another.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Release {
-    /// The application commit (40 hex digits): the key of its intent in [`Record::intents`].
+    /// The application commit (40 or 64 hex digits): the key of its intent in [`Record::intents`].
     pub sha: String,
     /// The image tag deployed (`--image-tag`, else the commit).
     pub tag: String,
@@ -194,9 +194,9 @@ pub fn verify(path: &str, bytes: &[u8]) -> Result<(Owner, Record), Forgery> {
     Ok((owner, record))
 }
 
-/// A commit: 40 lowercase hex digits.
+/// A commit id: 40 (SHA-1) or 64 (SHA-256) lowercase hex digits.
 pub fn is_sha(s: &str) -> bool {
-    s.len() == 40
+    matches!(s.len(), 40 | 64)
         && s.bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
@@ -228,7 +228,7 @@ fn check_releases(record: &Record) -> Result<(), String> {
         if !is_sha(&r.sha) || !is_tag(&r.tag) || r.digest.as_deref().is_some_and(|d| !is_digest(d))
         {
             return Err(format!(
-                "its release of `{shown}` is malformed (commit: 40 hex digits, tag: an image tag, digest: sha256:<64 hex>)"
+                "its release of `{shown}` is malformed (commit: 40 or 64 hex digits, tag: an image tag, digest: sha256:<64 hex>)"
             ));
         }
         if !record.intents.contains_key(&r.sha) {
