@@ -60,7 +60,7 @@ pub fn markdown_reference(mut cmd: clap::Command) -> String {
     cmd.build();
     let mut out = String::from(
         "# Command-line reference\n\n<!-- Generated from pctl's clap definitions by tests/docs.rs \
-         (PCTL_BLESS=1 cargo test --test docs rewrites it); edit src/cli.rs, not this page. -->\n\n",
+         (PCTL_BLESS=1 cargo test --test suite docs:: rewrites it); edit src/cli.rs, not this page. -->\n\n",
     );
     let _ = writeln!(out, "{}\n", text(cmd.get_long_about().or(cmd.get_about())));
     global_options(&cmd, &mut out);

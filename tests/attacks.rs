@@ -29,7 +29,7 @@
 //!   {set: {file: PATH, pointer: /json/pointer, value: VALUE (null removes)}} |
 //!   {symlink: {link: PATH, target: PATH}} | {remove: PATH}
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use std::collections::BTreeMap;

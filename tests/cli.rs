@@ -4,7 +4,7 @@
 //! real `man`), `--source-sha` checked, the organisation config found by walking up or named by
 //! a folder, and the one line that says the built-in example organisation is used.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Command;

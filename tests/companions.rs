@@ -4,7 +4,7 @@
 //! it too); the guardrail that keeps a single-replica database out of protected environments
 //! runs on a copy.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use support::{ROOT, SHA, pctl, run};

@@ -3,7 +3,7 @@
 //! push the server refuses for another reason than a moved branch (a pre-receive hook, as a
 //! protected branch is) stops at once with the server's words, exit 2.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::path::Path;

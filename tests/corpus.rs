@@ -1,7 +1,7 @@
 //! The malformed-input corpus: every folder in fixtures/invalid/ is run through the real
 //! `pctl validate --format json`; its diagnostics, one line each as
 //! `file:line:column: severity[code] message`, must equal the case's `expected.txt`.
-//! `PCTL_BLESS=1 cargo test --test corpus` rewrites the expected files (review the diff!).
+//! `PCTL_BLESS=1 cargo test --test suite corpus::` rewrites the expected files (review the diff!).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -17,7 +17,7 @@
 //! The helpers (objects by kind, pods of a workload, ports, NetworkPolicy evaluation, ...) are
 //! in `cross_object/tree.rs`; a new invariant is a helper there and a check here.
 
-mod support;
+use crate::support;
 #[path = "cross_object/tree.rs"]
 mod tree;
 

@@ -9,7 +9,7 @@
 //! `objects` holds small helpers over rendered objects (selectors, env sources, ports,
 //! NetworkPolicy admission) meant to live with tests/cross_object.rs.
 
-mod support;
+use crate::support;
 
 use objects::{Obj, Tree};
 use serde_json::Value;

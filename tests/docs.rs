@@ -1,7 +1,7 @@
 //! The book's generated pages are never stale: the platform.yaml and pctl-org.yaml references
 //! come from the JSON Schemas' descriptions, the CLI reference from clap (the same source as
 //! `--help`). Each test renders its page and compares it with the file in `docs/reference/`;
-//! `PCTL_BLESS=1 cargo test --test docs` rewrites them. Also: every page SUMMARY.md lists
+//! `PCTL_BLESS=1 cargo test --test suite docs::` rewrites them. Also: every page SUMMARY.md lists
 //! exists (or is the security model's slot), and every relative link of the README and the
 //! book points at a file that exists.
 
@@ -24,7 +24,7 @@ fn check(page: &str, generated: &str) {
             .unified_diff()
             .header(page, "generated")
             .to_string();
-        panic!("{page} is stale: run PCTL_BLESS=1 cargo test --test docs\n{diff}");
+        panic!("{page} is stale: run PCTL_BLESS=1 cargo test --test suite docs::\n{diff}");
     }
 }
 
@@ -71,7 +71,7 @@ fn schema_reference(file: &str, title: &str, intro: &str) -> String {
             .unwrap();
     let mut out = format!(
         "# `{title}` reference\n\n<!-- Generated from {file} by tests/docs.rs (PCTL_BLESS=1 cargo \
-         test --test docs rewrites it); edit the schema's descriptions, not this page. -->\n\n\
+         test --test suite docs:: rewrites it); edit the schema's descriptions, not this page. -->\n\n\
          {intro}\n\n"
     );
     let mut sections = Vec::new();

@@ -2,7 +2,7 @@
 //! a note; the organisation decides what may be exempted; a stale exemption is a warning; the
 //! review of a publish shows new ones.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use support::{ROOT, SHA, pctl, run};

@@ -1,7 +1,7 @@
 //! Golden tests: each `golden-tests/<case>/` has `args` (the `pctl render` arguments, one per
 //! line, paths relative to the repository) and `expected/`, the exact deploy tree. The whole tree
 //! is compared (missing, extra and changed files) and differences are shown as unified diffs.
-//! `PCTL_BLESS=1 cargo test --test golden` rewrites `expected/`.
+//! `PCTL_BLESS=1 cargo test --test suite golden::` rewrites `expected/`.
 //!
 //! Every case also proves determinism: a second render into the same folder changes nothing,
 //! and renders on one thread and on many give identical bytes.

@@ -4,7 +4,7 @@
 //! review branch merged with a merge commit, and commits not made by pctl that must be ignored.
 //! One test publishes with the real `pctl publish` and reverts with the real `git revert`.
 
-mod support;
+use crate::support;
 
 use git2::{Oid, Repository, Signature, Time};
 use serde_json::{Value, json};

@@ -3,7 +3,7 @@
 //! escaping, the workflow through the deploy-tree oracle (actionlint), and scripted interactive
 //! sessions through a pseudo-terminal (python3's `pty` module driving the real binary).
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -794,6 +794,6 @@ fn the_example_workflow_is_the_one_new_writes() {
     assert_eq!(
         read(&example_path),
         generated,
-        "examples/workflows/app-repo.yml is stale: PCTL_BLESS=1 cargo test --test new the_example_workflow"
+        "examples/workflows/app-repo.yml is stale: PCTL_BLESS=1 cargo test --test suite new::the_example_workflow"
     );
 }

@@ -2,7 +2,7 @@
 //! it by digest, as the organisation's `spec.build` says (actionlint and checkov run on it in
 //! tests/new.rs and tests/checkov.rs).
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::path::Path;

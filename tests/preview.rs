@@ -3,7 +3,7 @@
 //! the review), publishes of the service leave it alone, a team's previews are limited, and
 //! `--remove` leaves the deploy repository exactly as it was.
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 //! digest and the configuration of that version) another environment runs; a publish retried
 //! after a concurrent promotion keeps it.
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 //! the repository is inspected with the git CLI only. The reference for what must be on the
 //! remote is `pctl render` of the same input (same bytes).
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

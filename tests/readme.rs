@@ -3,7 +3,7 @@
 //! - the validate example is `pctl validate` on a corpus case;
 //! - the pull-request summary in docs/review-and-publish.md is rendered from a fixture run.
 //!
-//! `PCTL_BLESS=1 cargo test --test readme` rewrites the generated blocks.
+//! `PCTL_BLESS=1 cargo test --test suite readme::` rewrites the generated blocks.
 
 use std::path::Path;
 use std::process::Command;
@@ -52,7 +52,7 @@ fn check_block(file: &str, name: &str, generated: &str) {
     }
     assert_eq!(
         current, generated,
-        "{file}'s {name} block is stale: run PCTL_BLESS=1 cargo test --test readme"
+        "{file}'s {name} block is stale: run PCTL_BLESS=1 cargo test --test suite readme::"
     );
 }
 

@@ -3,7 +3,7 @@
 //! and catalog links without it; publish, diff and metrics against a deploy repository URL with
 //! credentials never print them, nor the token of PCTL_GIT_TOKEN.
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::path::Path;

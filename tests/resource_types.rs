@@ -3,7 +3,7 @@
 //! renders resources of that type with no per-type Rust. The worked example is
 //! examples/blueprints/mysql (MySQL on RDS), used through `--blueprints examples/blueprints`.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use support::{ROOT, Run, pctl, run};
@@ -60,7 +60,7 @@ fn the_committed_schema_is_what_pctl_schema_prints() {
         committed == r.stdout,
         "schemas/platform.schema.json is not `pctl schema` (the base schema composed with the \
          built-in blueprints' parameters): edit the parameters in blueprints/*/blueprint.yaml, \
-         then rewrite the file with `PCTL_BLESS=1 cargo test --test resource_types`"
+         then rewrite the file with `PCTL_BLESS=1 cargo test --test suite resource_types::`"
     );
     // Every built-in type's parameters are in it, for editors.
     let schema: serde_json::Value = serde_json::from_str(&committed).unwrap();

@@ -3,7 +3,7 @@
 //! shared review branch over `git://`, at the same time. The branch must end up holding exactly
 //! the tree one unsharded run publishes, the deploy branch untouched, every service once.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::path::Path;

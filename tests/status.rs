@@ -1,7 +1,7 @@
 //! `pctl status SERVICE`: the version per environment, read back from a deploy repository the
 //! real `pctl publish` wrote (over file:// and as a local path).
 
-mod support;
+use crate::support;
 
 use support::*;
 
