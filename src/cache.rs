@@ -15,6 +15,7 @@
 //! intent alone and the budget (which depends on other services) run on every render. The cache is not part of the deploy tree: publish neither reads nor
 //! writes it.
 
+use pctl_core::compile::Survey;
 use pctl_core::digest::sha256;
 use pctl_core::plan::STATE_DIR;
 use pctl_core::resolve::Source;
@@ -25,7 +26,7 @@ use std::path::Path;
 /// The cache file, relative to the output folder.
 pub const FILE: &str = ".pctl/render-cache";
 
-const FORMAT: &str = "pctl render cache v1";
+const FORMAT: &str = "pctl render cache v2";
 
 /// Hash of length-prefixed parts: no two different part lists hash the same.
 fn digest(parts: &[&str]) -> String {
@@ -75,8 +76,16 @@ fn record_path(service: &str) -> String {
     format!("{STATE_DIR}/services/{service}.json")
 }
 
-/// service -> (key, record hash), as last written into `dir`.
-fn read(dir: &Path) -> BTreeMap<String, (String, String)> {
+/// One service's line: the key it was rendered with, the hash of the record that render
+/// wrote, and what the run surveyed of it (JSON, see [`Surveyed`]), when that had no finding.
+struct Line {
+    key: String,
+    record: String,
+    survey: Option<String>,
+}
+
+/// service -> its line, as last written into `dir`.
+fn read(dir: &Path) -> BTreeMap<String, Line> {
     let Ok(text) = std::fs::read_to_string(dir.join(FILE)) else {
         return BTreeMap::new();
     };
@@ -86,30 +95,75 @@ fn read(dir: &Path) -> BTreeMap<String, (String, String)> {
     }
     lines
         .filter_map(|l| {
-            let mut f = l.split(' ');
-            let (s, k, r) = (f.next()?, f.next()?, f.next()?);
-            Some((s.to_string(), (k.to_string(), r.to_string())))
+            let mut f = l.splitn(4, ' ');
+            let (s, key, record) = (f.next()?, f.next()?, f.next()?);
+            let line = Line {
+                key: key.to_string(),
+                record: record.to_string(),
+                survey: f.next().map(str::to_string),
+            };
+            Some((s.to_string(), line))
         })
         .collect()
 }
 
-/// The services of `keys` (service -> key) whose output in `dir` is what a render would write.
-pub fn hits(dir: &Path, keys: &BTreeMap<String, String>) -> BTreeSet<String> {
+/// What a render surveys of a service (`pctl_core::compile::Survey`) that a later render with
+/// the same key may take instead of resolving the service again: its cost lines,
+/// environments and catalog entry. Kept only when the intent checks found nothing, so a hit
+/// never hides a warning.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Surveyed {
+    costs: Vec<pctl_core::cost::Line>,
+    environments: Vec<String>,
+    catalog: Option<serde_json::Value>,
+}
+
+/// The cache's verdict on a run's services.
+#[derive(Default)]
+pub struct Hits {
+    /// The services whose output in the folder is what a render would write.
+    pub services: BTreeSet<String>,
+    /// What was surveyed of those hits (not all have one).
+    pub surveys: BTreeMap<String, Survey>,
+}
+
+/// The services of `keys` (service -> key) whose output in `dir` is what a render would write,
+/// and their surveys.
+pub fn hits(dir: &Path, keys: &BTreeMap<String, String>) -> Hits {
     use rayon::prelude::*;
     let known = read(dir);
-    let candidates: Vec<(&String, &String)> = keys
+    let candidates: Vec<(&String, &Line)> = keys
         .iter()
-        .filter(|(s, k)| known.get(*s).is_some_and(|(key, _)| key == *k))
-        .map(|(s, _)| (s, &known[s].1))
+        .filter_map(|(s, k)| known.get(s).filter(|l| &l.key == k).map(|l| (s, l)))
         .collect();
-    candidates
+    let found: Vec<(String, Option<Survey>)> = candidates
         .par_iter()
-        .filter(|(s, record_hash)| {
+        .filter(|(s, line)| {
             std::fs::read_to_string(dir.join(record_path(s)))
-                .is_ok_and(|text| &sha256(&text) == *record_hash)
+                .is_ok_and(|text| sha256(&text) == line.record)
         })
-        .map(|(s, _)| (*s).clone())
-        .collect()
+        .map(|(s, line)| {
+            let survey = line
+                .survey
+                .as_deref()
+                .and_then(|j| serde_json::from_str::<Surveyed>(j).ok())
+                .map(|v| Survey {
+                    costs: v.costs,
+                    environments: v.environments,
+                    intent_checks: Vec::new(),
+                    catalog: v.catalog,
+                });
+            ((*s).clone(), survey)
+        })
+        .collect();
+    let mut hits = Hits::default();
+    for (s, survey) in found {
+        if let Some(v) = survey {
+            hits.surveys.insert(s.clone(), v);
+        }
+        hits.services.insert(s);
+    }
+    hits
 }
 
 /// The hashes of the service records in a rendered tree: what [`write`] remembers.
@@ -125,30 +179,54 @@ pub fn records(tree: &pctl_core::expand::Tree) -> BTreeMap<String, String> {
 }
 
 /// Writes the cache after a render into `dir`: the hits stay, services rendered without
-/// diagnostics (`clean`) are added with their new record (`records`, see [`records`]),
-/// everything else is forgotten.
+/// diagnostics (`clean`) are added with their new record (`records`, see [`records`]) and
+/// what the run surveyed of them (`surveys`), everything else is forgotten.
 pub fn write(
     dir: &Path,
     keys: &BTreeMap<String, String>,
     hits: &BTreeSet<String>,
     clean: &BTreeSet<String>,
     records: &BTreeMap<String, String>,
+    surveys: &BTreeMap<String, Survey>,
 ) -> std::io::Result<()> {
     let known = read(dir);
     let mut text = format!("{FORMAT}\n");
     for (service, key) in keys {
-        let record = if hits.contains(service) {
-            known.get(service).map(|(_, r)| r.clone())
+        let line = if hits.contains(service) {
+            known
+                .get(service)
+                .map(|l| (l.record.clone(), l.survey.clone()))
         } else if clean.contains(service) {
-            records.get(service).cloned()
+            records.get(service).map(|r| {
+                let survey = surveys
+                    .get(service)
+                    .filter(|v| v.intent_checks.is_empty())
+                    .and_then(|v| {
+                        serde_json::to_string(&Surveyed {
+                            costs: v.costs.clone(),
+                            environments: v.environments.clone(),
+                            catalog: v.catalog.clone(),
+                        })
+                        .ok()
+                    });
+                (r.clone(), survey)
+            })
         } else {
             None
         };
-        if let Some(record) = record {
-            text.push_str(&format!("{service} {key} {record}\n"));
+        if let Some((record, survey)) = line {
+            text.push_str(&format!("{service} {key} {record}"));
+            if let Some(j) = survey {
+                text.push(' ');
+                text.push_str(&j);
+            }
+            text.push('\n');
         }
     }
     let target = dir.join(FILE);
+    if std::fs::read_to_string(&target).is_ok_and(|t| t == text) {
+        return Ok(());
+    }
     let parent = target.parent().expect("cache file has a folder");
     std::fs::create_dir_all(parent)?;
     let mut tmp = tempfile::NamedTempFile::new_in(parent)?;
@@ -208,6 +286,28 @@ mod tests {
         assert_ne!(digest(&["ab", "c"]), digest(&["a", "bc"]));
     }
 
+    /// a: a survey without findings (an awkward float among its costs); b: one with a finding.
+    fn surveys() -> BTreeMap<String, Survey> {
+        let line = pctl_core::cost::Line {
+            service: "a".into(),
+            team: "t".into(),
+            environment: "dev".into(),
+            item: "compute".into(),
+            what: "2 x".into(),
+            usd_month: 0.1f64.mul_add(3.0, 1e-9),
+        };
+        let a = Survey {
+            costs: vec![line],
+            environments: vec!["dev".into()],
+            intent_checks: vec![],
+            catalog: Some(serde_json::json!({"name": "a", "usd_month": 0.1 + 0.2})),
+        };
+        let mut b = a.clone();
+        b.intent_checks
+            .push(pctl_core::diag::Diagnostic::warning("x/y", "finding"));
+        [("a".to_string(), a), ("b".to_string(), b)].into()
+    }
+
     #[test]
     fn hits_need_the_same_key_and_the_same_record() {
         let dir = tempfile::tempdir().unwrap();
@@ -228,20 +328,48 @@ mod tests {
             .iter()
             .map(|s| (s.to_string(), format!("k{s}")))
             .collect();
-        assert!(hits(dir.path(), &keys).is_empty(), "no cache file yet");
+        assert!(
+            hits(dir.path(), &keys).services.is_empty(),
+            "no cache file yet"
+        );
         let clean: BTreeSet<String> = ["a", "b"].iter().map(|s| s.to_string()).collect();
-        write(dir.path(), &keys, &BTreeSet::new(), &clean, &records(&tree)).unwrap();
+        write(
+            dir.path(),
+            &keys,
+            &BTreeSet::new(),
+            &clean,
+            &records(&tree),
+            &surveys(),
+        )
+        .unwrap();
         // c had diagnostics: not remembered.
-        assert_eq!(hits(dir.path(), &keys), clean);
+        assert_eq!(hits(dir.path(), &keys).services, clean);
+        // a's survey comes back as it was (to the bit), b had a finding: none kept.
+        let back = hits(dir.path(), &keys).surveys;
+        assert_eq!(back.keys().collect::<Vec<_>>(), ["a"]);
+        assert_eq!(back["a"].costs, surveys()["a"].costs);
+        assert_eq!(
+            back["a"].costs[0].usd_month.to_bits(),
+            0.1f64.mul_add(3.0, 1e-9).to_bits()
+        );
+        assert_eq!(back["a"].catalog, surveys()["a"].catalog);
         // A changed key, or a record edited since, is a miss.
         let mut changed = keys.clone();
         changed.insert("a".into(), "other".into());
         std::fs::write(dir.path().join(record_path("b")), "edited\n").unwrap();
-        assert!(hits(dir.path(), &changed).is_empty());
+        assert!(hits(dir.path(), &changed).services.is_empty());
         // Hits survive the next write; a miss that renders with diagnostics is forgotten.
         std::fs::write(dir.path().join(record_path("b")), "record of b\n").unwrap();
         let b: BTreeSet<String> = ["b".to_string()].into();
-        write(dir.path(), &changed, &b, &BTreeSet::new(), &records(&tree)).unwrap();
-        assert_eq!(hits(dir.path(), &keys), b);
+        write(
+            dir.path(),
+            &changed,
+            &b,
+            &BTreeSet::new(),
+            &records(&tree),
+            &surveys(),
+        )
+        .unwrap();
+        assert_eq!(hits(dir.path(), &keys).services, b);
     }
 }

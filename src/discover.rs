@@ -175,6 +175,17 @@ pub fn source_of(
     declared_repo: Option<&str>,
     pins: &SourceOverrides,
 ) -> Result<Source, Diagnostic> {
+    source_and_time(intent_path, declared_repo, pins).map(|(s, _)| s)
+}
+
+/// [`source_of`] and the committer time of that commit when the repository has it (what
+/// `publish` records as `Pctl-Source-Time`), from one look for the repository: an
+/// organisation-wide run asks this of thousands of intents (in parallel).
+pub fn source_and_time(
+    intent_path: &Path,
+    declared_repo: Option<&str>,
+    pins: &SourceOverrides,
+) -> Result<(Source, Option<i64>), Diagnostic> {
     let dir = intent_path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -196,11 +207,15 @@ pub fn source_of(
             })?,
     };
     let repository = repository_of(repo.as_ref(), declared_repo);
+    let time = repo.as_ref().and_then(|r| crate::git::commit_time(r, &sha));
     let image_tag = pins.image_tag.clone().unwrap_or_else(|| sha.clone());
-    Ok(Source {
-        repository,
-        sha,
-        image_tag,
-        image_digest: pins.image_digest.clone(),
-    })
+    Ok((
+        Source {
+            repository,
+            sha,
+            image_tag,
+            image_digest: pins.image_digest.clone(),
+        },
+        time,
+    ))
 }

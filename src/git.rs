@@ -167,14 +167,8 @@ pub fn remote_tip<'r>(repo: &'r Repository, branch: &str) -> Option<git2::Commit
         .ok()
 }
 
-/// The committer time of `sha` in the application repository holding `intent_path` (a
-/// platform.yaml), if that commit is there: what `publish` records as `Pctl-Source-Time`.
-pub fn source_commit_time(intent_path: &Path, sha: &str) -> Option<i64> {
-    let dir = intent_path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let repo = Repository::discover(dir).ok()?;
+/// The committer time of `sha` in `repo`, if it has that commit.
+pub fn commit_time(repo: &Repository, sha: &str) -> Option<i64> {
     let commit = repo.revparse_single(sha).ok()?.peel_to_commit().ok()?;
     Some(commit.committer().when().seconds())
 }
@@ -185,21 +179,29 @@ mod tests {
 
     #[test]
     fn source_commit_times() {
-        let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
-        if let Ok(repo) = Repository::discover(env!("CARGO_MANIFEST_DIR")) {
-            if let Ok(head) = repo.head().and_then(|h| h.peel_to_commit()) {
-                let sha = head.id().to_string();
-                assert_eq!(
-                    source_commit_time(&here, &sha),
-                    Some(head.committer().when().seconds())
-                );
-            }
-        }
-        assert_eq!(source_commit_time(&here, &"0".repeat(40)), None);
-        assert_eq!(
-            source_commit_time(Path::new("/nonexistent/platform.yaml"), "abc"),
-            None
-        );
+        // An application repository with one commit at a known time, and the intent in it.
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path()).unwrap();
+        std::fs::create_dir_all(dir.path().join("svc")).unwrap();
+        std::fs::write(dir.path().join("svc/platform.yaml"), "x: 1\n").unwrap();
+        let mut index = repo.index().unwrap();
+        index.add_path(Path::new("svc/platform.yaml")).unwrap();
+        let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+        let who =
+            git2::Signature::new("a", "a@example.com", &git2::Time::new(1_700_000_000, 0)).unwrap();
+        let id = repo
+            .commit(Some("HEAD"), &who, &who, "one", &tree, &[])
+            .unwrap()
+            .to_string();
+        let intent = dir.path().join("svc/platform.yaml");
+        let mut pins = crate::discover::SourceOverrides::default();
+        let (src, time) = crate::discover::source_and_time(&intent, None, &pins).unwrap();
+        assert_eq!((src.sha.as_str(), time), (id.as_str(), Some(1_700_000_000)));
+        assert_eq!(commit_time(&repo, &id), Some(1_700_000_000));
+        // A pinned commit the repository does not have: no time, and no error.
+        pins.sha = Some("0".repeat(40));
+        let (src, time) = crate::discover::source_and_time(&intent, None, &pins).unwrap();
+        assert_eq!((src.sha, time), ("0".repeat(40), None));
     }
 
     #[test]

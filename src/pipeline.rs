@@ -42,6 +42,8 @@ pub struct Built {
     pub partial: bool,
     /// With a render cache: every compiled service's key, and the hits (not rendered).
     pub cache: Option<(BTreeMap<String, String>, BTreeSet<String>)>,
+    /// What was surveyed of every service (for the render cache, see cache.rs).
+    pub survey: BTreeMap<String, pctl_core::compile::Survey>,
 }
 
 /// A consumer of compiled parts of the tree (see [`build`]).
@@ -113,25 +115,6 @@ pub fn build(
             return Err(fail(&run, &run.diags, exit::INVALID));
         }
     }
-    // The organisation-wide catalog (catalog/index.json, catalog/systems.yaml) needs every
-    // service: only a run over the whole organisation in which nothing failed renders it.
-    let catalog = if input.all && !partial {
-        let all: Vec<&Checked<Intent>> = run.intents.iter().map(|(_, c)| c).collect();
-        match pctl_core::catalog::org_files(
-            &org.model,
-            &blueprints.capabilities(),
-            &all,
-            &run.sources,
-        ) {
-            Ok(t) => Some(t),
-            Err(d) => {
-                run.diags.extend(d);
-                return Err(fail(&run, &run.diags, exit::INVALID));
-            }
-        }
-    } else {
-        None
-    };
     // Every callee's contract: the run's intents (all of them, also other shards'), then what
     // the records outside the run say of the others.
     let mut contracts = match (&input.contracts_from, input.all) {
@@ -153,26 +136,38 @@ pub fn build(
     ));
     let mut intents: Vec<(Checked<Intent>, Source)> = Vec::new();
     let mut times = std::collections::BTreeMap::new();
-    for (path, c) in std::mem::take(&mut run.intents) {
-        if !c.ok {
-            continue;
-        }
-        if let Some((i, n)) = input.shard {
-            if shard_of(&c.model.metadata.name, n) != i {
-                continue;
-            }
-        }
-        match discover::source_of(&path, c.model.metadata.repository.as_deref(), pins) {
-            Ok(src) if src.repository.is_empty() && input.require_repository => {
+    // This shard's intents, and the others' (the catalog lists every service of the run).
+    let (mine, others): (Vec<(std::path::PathBuf, Checked<Intent>)>, Vec<_>) =
+        std::mem::take(&mut run.intents)
+            .into_iter()
+            .filter(|(_, c)| c.ok)
+            .partition(|(_, c)| {
+                input
+                    .shard
+                    .is_none_or(|(i, n)| shard_of(&c.model.metadata.name, n) == i)
+            });
+    // Each intent's repository is opened once, in parallel (an organisation checkout holds
+    // thousands); the results are taken in order, so the first problem reported is the same.
+    let found: Vec<_> = {
+        use rayon::prelude::*;
+        mine.par_iter()
+            .map(|(path, c)| {
+                discover::source_and_time(path, c.model.metadata.repository.as_deref(), pins)
+            })
+            .collect()
+    };
+    for ((_, c), found) in mine.into_iter().zip(found) {
+        match found {
+            Ok((src, _)) if src.repository.is_empty() && input.require_repository => {
                 run.diags.push(no_repository(&c, true));
                 return Err(fail(&run, &run.diags, exit::USAGE));
             }
-            Ok(mut src) => {
+            Ok((mut src, time)) => {
                 if src.repository.is_empty() {
                     run.diags.push(no_repository(&c, false));
                     src.repository = discover::LOCAL_REPOSITORY.to_string();
                 }
-                if let Some(t) = crate::git::source_commit_time(&path, &src.sha) {
+                if let Some(t) = time {
                     times.insert(c.model.metadata.name.clone(), t);
                 }
                 intents.push((c, src))
@@ -202,6 +197,11 @@ pub fn build(
         let hits = crate::cache::hits(dir, &keys);
         (keys, hits)
     });
+    // The hits' surveys (from the cache) spare resolving those services at all.
+    let (cache, known) = match cache {
+        Some((keys, hits)) => (Some((keys, hits.services)), hits.surveys),
+        None => (None, BTreeMap::new()),
+    };
     let no_hits = BTreeSet::new();
     let cached = cache.as_ref().map_or(&no_hits, |(_, h)| h);
     // Services compile in parts of 500 (in name order), each part handed to `sink` (or kept)
@@ -216,8 +216,38 @@ pub fn build(
         .filter(|n| *n > 0)
         .unwrap_or(500);
     intents.sort_by(|a, b| a.0.model.metadata.name.cmp(&b.0.model.metadata.name));
-    let survey =
-        pctl_core::compile::survey(&org.model, &blueprints.capabilities(), &intents, &contracts);
+    let survey = pctl_core::compile::survey(
+        &org.model,
+        &blueprints.capabilities(),
+        &intents,
+        &contracts,
+        &known,
+    );
+    // The organisation-wide catalog (catalog/index.json, catalog/systems.yaml) needs every
+    // service: only a run over the whole organisation in which nothing failed renders it.
+    let catalog = if input.all && !partial {
+        let all: Vec<&Checked<Intent>> = intents
+            .iter()
+            .map(|(c, _)| c)
+            .chain(others.iter().map(|(_, c)| c))
+            .collect();
+        let known = |name: &str| survey.get(name).and_then(|s| s.catalog.clone());
+        match pctl_core::catalog::org_files(
+            &org.model,
+            &blueprints.capabilities(),
+            &all,
+            &run.sources,
+            &known,
+        ) {
+            Ok(t) => Some(t),
+            Err(d) => {
+                run.diags.extend(d);
+                return Err(fail(&run, &run.diags, exit::INVALID));
+            }
+        }
+    } else {
+        None
+    };
     let team_costs = pctl_core::compile::team_costs(&survey);
     // A progress bar on stderr for long runs, when it is a terminal (see progress.rs).
     let progress =
@@ -383,6 +413,7 @@ pub fn build(
         approvals,
         partial,
         cache,
+        survey,
     })
 }
 

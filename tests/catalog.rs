@@ -826,3 +826,83 @@ fn several_documents_only_under_catalog() {
         ["render/invalid-yaml"]
     );
 }
+
+/// The index is made from the same resolution as the services' files (and, on a re-render,
+/// from the render cache): it still shows only the repository platform.yaml declares, never
+/// one taken from a checkout's `origin`, and it is the same bytes rendered, re-rendered from
+/// the cache and rendered without it.
+#[test]
+fn the_index_is_the_same_from_the_cache_and_shows_declared_repositories_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let org = tmp.path().join("acme");
+    for e in walkdir::WalkDir::new(Path::new(ROOT).join("fixtures/acme")) {
+        let e = e.unwrap();
+        let rel = e
+            .path()
+            .strip_prefix(Path::new(ROOT).join("fixtures/acme"))
+            .unwrap();
+        if e.file_type().is_dir() {
+            std::fs::create_dir_all(org.join(rel)).unwrap();
+        } else {
+            std::fs::copy(e.path(), org.join(rel)).unwrap();
+        }
+    }
+    // payment-api declares no repository; its checkout's origin names one.
+    let intent = org.join("payment-api/platform.yaml");
+    let text = std::fs::read_to_string(&intent).unwrap();
+    std::fs::write(
+        &intent,
+        text.replace("  repository: https://github.com/acme/payment-api\n", ""),
+    )
+    .unwrap();
+    let git = |args: &[&str]| {
+        let o = Command::new("git")
+            .args(args)
+            .current_dir(org.join("payment-api"))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    git(&["init", "-q"]);
+    git(&[
+        "remote",
+        "add",
+        "origin",
+        "https://github.com/acme/payment-api-from-origin",
+    ]);
+    let out = tmp.path().join("out");
+    let index = |extra: &[&str]| {
+        let mut args = vec!["--all", org.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        render(&args, &out);
+        std::fs::read_to_string(out.join("catalog/index.json")).unwrap()
+    };
+    let first = index(&[]);
+    let v: Value = serde_json::from_str(&first).unwrap();
+    let repo = |name: &str| {
+        v["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap()["repository"]
+            .clone()
+    };
+    assert_eq!(repo("payment-api"), Value::Null, "{first}");
+    assert_eq!(repo("auth-service"), "https://github.com/acme/auth-service");
+    // The services' own files do use the origin.
+    let files = files_below(&out);
+    assert!(
+        files
+            .iter()
+            .any(|(p, f)| p.starts_with("terraform/dev/payment-api/")
+                && std::fs::read_to_string(f)
+                    .unwrap()
+                    .contains("payment-api-from-origin")),
+        "no payment-api file names its origin"
+    );
+    let cache = std::fs::read_to_string(out.join(".pctl/render-cache")).unwrap();
+    assert!(cache.contains("\"catalog\""), "{cache}");
+    assert_eq!(index(&[]), first, "re-rendered from the cache");
+    assert_eq!(index(&["--no-cache"]), first, "rendered without it");
+}

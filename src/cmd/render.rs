@@ -122,6 +122,7 @@ pub fn run(input: &Inputs, out: Option<&Path>, pins: SourceOverrides, use_cache:
         compiled,
         partial,
         cache,
+        survey,
         ..
     } = match built {
         Ok(b) => b,
@@ -177,7 +178,7 @@ pub fn run(input: &Inputs, out: Option<&Path>, pins: SourceOverrides, use_cache:
     };
     if let Some((keys, _)) = &cache {
         // What this render wrote, for the next one. The folder is complete without it.
-        let _ = crate::cache::write(out, keys, &hits, &compiled.clean, &w.records);
+        let _ = crate::cache::write(out, keys, &hits, &compiled.clean, &w.records, &survey);
     }
     let deleted = deletions.count(Action::Delete);
     w.unchanged += deletions.kept;

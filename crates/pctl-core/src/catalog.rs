@@ -139,6 +139,17 @@ pub fn entry(svc: &resolve::Service, org: &Org, dependents: Option<Vec<String>>)
     })
 }
 
+/// [`entry`] of a service resolved from its real source, as the catalog shows it: the
+/// repository is the one platform.yaml declares (as [`resolve_for_catalog`] has it), and the
+/// dependents are left to [`org_files`], which knows them. Nothing else of an entry depends on
+/// the source or on the callees' contracts.
+pub fn entry_of(svc: &resolve::Service, intent: &Intent, org: &Org) -> Value {
+    let mut e = entry(svc, org, None);
+    let declared = intent.metadata.repository.as_deref().unwrap_or_default();
+    e["repository"] = opt(&json!(repository_url(declared)));
+    e
+}
+
 /// Who depends on each service, among `intents`.
 pub fn dependents(intents: &[&Checked<Intent>]) -> BTreeMap<String, Vec<String>> {
     let graph = crate::graph::Graph::new(intents);
@@ -193,11 +204,14 @@ pub fn systems(intents: &[&Checked<Intent>]) -> BTreeMap<String, (String, Vec<St
 /// declares), `.github/CODEOWNERS`, the teams' AppProjects (Argo CD) and their record
 /// `.pctl/catalog.json`, for a run over the whole organisation. Every file is checked like a
 /// rendered one.
+///
+/// `known`: services' entries made already ([`entry_of`]); the others are resolved here.
 pub fn org_files(
     org: &Org,
     caps: &Capabilities,
     intents: &[&Checked<Intent>],
     sources: &SourceMap,
+    known: &(dyn Fn(&str) -> Option<Value> + Sync),
 ) -> Result<Tree, Vec<Diagnostic>> {
     let mut ordered: Vec<&Checked<Intent>> = intents.to_vec();
     ordered.sort_by(|a, b| a.model.metadata.name.cmp(&b.model.metadata.name));
@@ -215,8 +229,17 @@ pub fn org_files(
         ordered
             .par_iter()
             .map(|c| {
-                let svc = resolve_with(&c.model, org, caps, &org_ctx);
-                entry(&svc, org, deps.get(&svc.name).cloned())
+                let name = &c.model.metadata.name;
+                match known(name) {
+                    Some(mut e) => {
+                        e["dependents"] = json!(deps.get(name));
+                        e
+                    }
+                    None => {
+                        let svc = resolve_with(&c.model, org, caps, &org_ctx);
+                        entry(&svc, org, deps.get(&svc.name).cloned())
+                    }
+                }
             })
             .collect()
     };

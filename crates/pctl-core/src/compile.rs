@@ -244,6 +244,8 @@ pub struct Survey {
     pub costs: Vec<crate::cost::Line>,
     pub environments: Vec<String>,
     pub intent_checks: Vec<Diagnostic>,
+    /// Its entry of the organisation's catalog (`catalog::entry_of`), when [`survey`] made it.
+    pub catalog: Option<serde_json::Value>,
 }
 
 impl Survey {
@@ -252,18 +254,22 @@ impl Survey {
             costs: crate::cost::of_service(svc, org),
             environments: svc.deployments.iter().map(|d| d.env.clone()).collect(),
             intent_checks: crate::policy::check_intent(org, checked, svc),
+            catalog: None,
         }
     }
 }
 
-/// Every valid intent's [`Survey`], by service name (each resolved once, in parallel): what a
-/// run compiling its services in parts needs for the budget ([`Options::team_costs`]) and for
-/// its cached services ([`Options::survey`]).
+/// Every valid intent's [`Survey`], by service name (each resolved once, in parallel, with its
+/// catalog entry from the same resolution): what a run compiling its services in parts needs
+/// for the budget ([`Options::team_costs`]), for its cached services ([`Options::survey`]) and
+/// for the catalog. `known`: surveys the caller already has (the render cache's, made from the
+/// same inputs): those services are not resolved at all.
 pub fn survey(
     org: &Org,
     caps: &crate::validate::Capabilities,
     intents: &[(Checked<Intent>, Source)],
     contracts: &Directory,
+    known: &BTreeMap<String, Survey>,
 ) -> BTreeMap<String, Survey> {
     use rayon::prelude::*;
     let org_ctx = resolve::org_context(org);
@@ -271,8 +277,14 @@ pub fn survey(
         .par_iter()
         .filter(|(c, _)| c.ok)
         .map(|(c, src)| {
+            let name = &c.model.metadata.name;
+            if let Some(s) = known.get(name) {
+                return (name.clone(), s.clone());
+            }
             let svc = resolve::resolve(&c.model, org, caps, &org_ctx, src, contracts);
-            (c.model.metadata.name.clone(), Survey::of(org, c, &svc))
+            let mut s = Survey::of(org, c, &svc);
+            s.catalog = Some(crate::catalog::entry_of(&svc, &c.model, org));
+            (name.clone(), s)
         })
         .collect()
 }

@@ -7,10 +7,10 @@
 use crate::model::Org;
 use crate::quantity::{parse_cpu, parse_memory};
 use crate::resolve::Service;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Line {
     pub service: String,
     pub team: String,

@@ -273,9 +273,19 @@ pub struct Claims {
 impl Claims {
     /// Verifies every record (path, bytes) of a deploy tree.
     pub fn verify(records: Vec<(String, Vec<u8>)>) -> Claims {
+        use rayon::prelude::*;
+        // Parsed and checked in parallel (10,000 services: 10,000 records), merged in the
+        // order given: the same claims whatever the threads did.
+        let checked: Vec<_> = records
+            .into_par_iter()
+            .map(|(path, bytes)| {
+                let r = verify(&path, &bytes);
+                (path, r)
+            })
+            .collect();
         let mut claims = Claims::default();
-        for (path, bytes) in records {
-            match verify(&path, &bytes) {
+        for (path, checked) in checked {
+            match checked {
                 Ok((owner, record)) => {
                     for (file, hash) in &record.files {
                         let class = record.classes.get(file).copied();
