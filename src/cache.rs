@@ -115,7 +115,7 @@ fn read(dir: &Path) -> BTreeMap<String, Line> {
 struct Surveyed {
     costs: Vec<pctl_core::cost::Line>,
     environments: Vec<String>,
-    catalog: Option<serde_json::Value>,
+    catalog: Option<String>,
 }
 
 /// The cache's verdict on a run's services.
@@ -300,7 +300,7 @@ mod tests {
             costs: vec![line],
             environments: vec!["dev".into()],
             intent_checks: vec![],
-            catalog: Some(serde_json::json!({"name": "a", "usd_month": 0.1 + 0.2})),
+            catalog: Some(serde_json::json!({"name": "a", "usd_month": 0.1 + 0.2}).to_string()),
         };
         let mut b = a.clone();
         b.intent_checks

@@ -287,10 +287,9 @@ pub fn check(input: &Inputs) -> CheckedRun {
             run.intents.push((p, c));
         }
     }
-    let all: Vec<Checked<Intent>> = run.intents.iter().map(|(_, c)| c.clone()).collect();
-    run.diags.extend(validate::check_across(&all));
+    let refs: Vec<&Checked<Intent>> = run.intents.iter().map(|(_, c)| c).collect();
+    run.diags.extend(validate::check_across(&refs));
     // Dependencies must exist when the run sees the whole organisation (--all).
-    let refs: Vec<&Checked<Intent>> = all.iter().collect();
     run.diags.extend(pctl_core::graph::check(&refs, input.all));
     run.org = Some(org);
     run.blueprints = Some(blueprints);

@@ -221,7 +221,7 @@ pub fn build(
         &blueprints.capabilities(),
         &intents,
         &contracts,
-        &known,
+        known,
     );
     // The organisation-wide catalog (catalog/index.json, catalog/systems.yaml) needs every
     // service: only a run over the whole organisation in which nothing failed renders it.
@@ -231,7 +231,10 @@ pub fn build(
             .map(|(c, _)| c)
             .chain(others.iter().map(|(_, c)| c))
             .collect();
-        let known = |name: &str| survey.get(name).and_then(|s| s.catalog.clone());
+        let known = |name: &str| {
+            let entry = survey.get(name)?.catalog.as_deref()?;
+            serde_json::from_str(entry).ok()
+        };
         match pctl_core::catalog::org_files(
             &org.model,
             &blueprints.capabilities(),

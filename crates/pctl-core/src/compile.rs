@@ -244,8 +244,10 @@ pub struct Survey {
     pub costs: Vec<crate::cost::Line>,
     pub environments: Vec<String>,
     pub intent_checks: Vec<Diagnostic>,
-    /// Its entry of the organisation's catalog (`catalog::entry_of`), when [`survey`] made it.
-    pub catalog: Option<serde_json::Value>,
+    /// Its entry of the organisation's catalog (`catalog::entry_of`) as compact JSON, when
+    /// [`survey`] made it: text until the catalog is written (a tenth of the memory of a
+    /// `Value`, with 10,000 services held for a whole run).
+    pub catalog: Option<String>,
 }
 
 impl Survey {
@@ -269,24 +271,28 @@ pub fn survey(
     caps: &crate::validate::Capabilities,
     intents: &[(Checked<Intent>, Source)],
     contracts: &Directory,
-    known: &BTreeMap<String, Survey>,
+    mut known: BTreeMap<String, Survey>,
 ) -> BTreeMap<String, Survey> {
     use rayon::prelude::*;
     let org_ctx = resolve::org_context(org);
-    intents
-        .par_iter()
+    let ok: BTreeSet<&str> = intents
+        .iter()
         .filter(|(c, _)| c.ok)
+        .map(|(c, _)| c.model.metadata.name.as_str())
+        .collect();
+    known.retain(|name, _| ok.contains(name.as_str()));
+    let new: Vec<(String, Survey)> = intents
+        .par_iter()
+        .filter(|(c, _)| c.ok && !known.contains_key(&c.model.metadata.name))
         .map(|(c, src)| {
-            let name = &c.model.metadata.name;
-            if let Some(s) = known.get(name) {
-                return (name.clone(), s.clone());
-            }
             let svc = resolve::resolve(&c.model, org, caps, &org_ctx, src, contracts);
             let mut s = Survey::of(org, c, &svc);
-            s.catalog = Some(crate::catalog::entry_of(&svc, &c.model, org));
-            (name.clone(), s)
+            s.catalog = Some(crate::catalog::entry_of(&svc, &c.model, org).to_string());
+            (c.model.metadata.name.clone(), s)
         })
-        .collect()
+        .collect();
+    known.extend(new);
+    known
 }
 
 /// Monthly cost per team of a survey.

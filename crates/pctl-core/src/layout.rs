@@ -129,6 +129,17 @@ pub struct Place<'a> {
     pub area: Area,
 }
 
+impl Place<'_> {
+    /// Whether a path at this place may belong to `owner` (its namespace).
+    pub fn belongs_to(&self, owner: &Owner) -> bool {
+        match owner {
+            Owner::Service(s) => self.service == Some(s.as_str()),
+            Owner::Org => self.owner == OwnerKind::Organisation,
+            Owner::Catalog => self.owner == OwnerKind::Catalog,
+        }
+    }
+}
+
 /// A name a placeholder may stand for: a DNS label (what service and environment names are).
 pub fn is_name(s: &str) -> bool {
     !s.is_empty()
@@ -233,12 +244,7 @@ pub fn record_path(owner: &Owner) -> String {
 
 /// Whether `path` may belong to `owner` (its namespace).
 pub fn belongs_to(path: &str, owner: &Owner) -> bool {
-    let Some(p) = place(path) else { return false };
-    match owner {
-        Owner::Service(s) => p.service == Some(s.as_str()),
-        Owner::Org => p.owner == OwnerKind::Organisation,
-        Owner::Catalog => p.owner == OwnerKind::Catalog,
-    }
+    place(path).is_some_and(|p| p.belongs_to(owner))
 }
 
 /// The kustomization folder of a service in an environment (`apps/<env>/<service>`).

@@ -161,14 +161,16 @@ pub fn verify(path: &str, bytes: &[u8]) -> Result<(Owner, Record), Forgery> {
         }
     }
     for (file, hash) in &record.files {
-        if !layout::belongs_to(file, &owner) {
+        // Where the file sits decides both checks: the layout is matched once per file.
+        let place = layout::place(file);
+        if !place.is_some_and(|p| p.belongs_to(&owner)) {
             return Err(forged(format!(
                 "it claims `{}`, which is outside the files {} may have",
                 crate::diag::escape_control(file),
                 describe(&owner)
             )));
         }
-        if layout::place(file).is_some_and(|p| p.area == Area::Record) {
+        if place.is_some_and(|p| p.area == Area::Record) {
             return Err(forged(format!("it claims the record `{file}`")));
         }
         if !is_hash(hash) {

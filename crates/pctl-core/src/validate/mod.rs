@@ -449,7 +449,7 @@ pub fn check_intent(
 }
 
 /// Checks across all intents of a run: service names are unique in the organisation.
-pub fn check_across(intents: &[Checked<Intent>]) -> Vec<Diagnostic> {
+pub fn check_across(intents: &[&Checked<Intent>]) -> Vec<Diagnostic> {
     let mut diags = Vec::new();
     let mut by_name: BTreeMap<&str, &Checked<Intent>> = BTreeMap::new();
     for c in intents {
