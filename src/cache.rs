@@ -191,26 +191,28 @@ pub fn write(
 ) -> std::io::Result<()> {
     let known = read(dir);
     let mut text = format!("{FORMAT}\n");
+    // Written from this run's survey, hits too: a line whose survey could not be read (an
+    // older pctl's) is mended rather than carried along.
+    let survey = |service: &str| {
+        surveys
+            .get(service)
+            .filter(|v| v.intent_checks.is_empty())
+            .and_then(|v| {
+                serde_json::to_string(&Surveyed {
+                    costs: v.costs.clone(),
+                    environments: v.environments.clone(),
+                    catalog: v.catalog.clone(),
+                })
+                .ok()
+            })
+    };
     for (service, key) in keys {
         let line = if hits.contains(service) {
             known
                 .get(service)
-                .map(|l| (l.record.clone(), l.survey.clone()))
+                .map(|l| (l.record.clone(), survey(service)))
         } else if clean.contains(service) {
-            records.get(service).map(|r| {
-                let survey = surveys
-                    .get(service)
-                    .filter(|v| v.intent_checks.is_empty())
-                    .and_then(|v| {
-                        serde_json::to_string(&Surveyed {
-                            costs: v.costs.clone(),
-                            environments: v.environments.clone(),
-                            catalog: v.catalog.clone(),
-                        })
-                        .ok()
-                    });
-                (r.clone(), survey)
-            })
+            records.get(service).map(|r| (r.clone(), survey(service)))
         } else {
             None
         };
@@ -353,6 +355,33 @@ mod tests {
             0.1f64.mul_add(3.0, 1e-9).to_bits()
         );
         assert_eq!(back["a"].catalog, surveys()["a"].catalog);
+        // A survey that cannot be read (an older pctl's) is a hit without one, mended by the
+        // next write.
+        let file = dir.path().join(FILE);
+        let text = std::fs::read_to_string(&file).unwrap();
+        let mended: String = text
+            .lines()
+            .map(|l| match l.split_once(" {\"costs\"") {
+                Some((head, _)) if l.starts_with("a ") => format!("{head} {{\"catalog\":{{}}}}\n"),
+                _ => format!("{l}\n"),
+            })
+            .collect();
+        std::fs::write(&file, mended).unwrap();
+        let found = hits(dir.path(), &keys);
+        assert!(found.services.contains("a") && found.surveys.is_empty());
+        write(
+            dir.path(),
+            &keys,
+            &found.services,
+            &BTreeSet::new(),
+            &BTreeMap::new(),
+            &surveys(),
+        )
+        .unwrap();
+        assert_eq!(
+            hits(dir.path(), &keys).surveys["a"].costs,
+            surveys()["a"].costs
+        );
         // A changed key, or a record edited since, is a miss.
         let mut changed = keys.clone();
         changed.insert("a".into(), "other".into());
