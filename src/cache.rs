@@ -8,7 +8,9 @@
 //! the key it was last rendered with and the hash of the `.pctl/services/<name>.json` record that
 //! render wrote; a service is a hit when both still match. The record lists every file with
 //! its content hash, so a hit means the folder holds what a render would write, as long as
-//! nobody edited it by hand: `render --no-cache` renders and compares everything.
+//! nobody edited it by hand: `render --no-cache` renders and compares everything. The line also
+//! keeps what the run surveyed of the service (cost lines, environments, catalog entry: all
+//! functions of the same inputs), so a hit is not even resolved.
 //!
 //! Only services rendered without any diagnostic from rendering, the labels guardrail or Rego
 //! policies are remembered, so a hit never hides a warning; validation, the guardrails on the
