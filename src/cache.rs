@@ -79,18 +79,16 @@ fn record_path(service: &str) -> String {
 }
 
 /// One service's line: the key it was rendered with, the hash of the record that render
-/// wrote, and what the run surveyed of it (JSON, see [`Surveyed`]), when that had no finding.
+/// wrote, and what the run surveyed of it (a [`Survey`] as JSON: cost lines, environments,
+/// catalog entry), when its intent checks found nothing, so a hit never hides a warning.
 struct Line {
     key: String,
     record: String,
     survey: Option<String>,
 }
 
-/// service -> its line, as last written into `dir`.
-fn read(dir: &Path) -> BTreeMap<String, Line> {
-    let Ok(text) = std::fs::read_to_string(dir.join(FILE)) else {
-        return BTreeMap::new();
-    };
+/// service -> its line, from the cache file's text (nothing when the format is another's).
+fn parse(text: &str) -> BTreeMap<String, Line> {
     let mut lines = text.lines();
     if lines.next() != Some(FORMAT) {
         return BTreeMap::new();
@@ -109,15 +107,9 @@ fn read(dir: &Path) -> BTreeMap<String, Line> {
         .collect()
 }
 
-/// What a render surveys of a service (`pctl_core::compile::Survey`) that a later render with
-/// the same key may take instead of resolving the service again: its cost lines,
-/// environments and catalog entry. Kept only when the intent checks found nothing, so a hit
-/// never hides a warning.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Surveyed {
-    costs: Vec<pctl_core::cost::Line>,
-    environments: Vec<String>,
-    catalog: Option<String>,
+/// The cache file's text in `dir` (empty when there is none).
+fn read(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join(FILE)).unwrap_or_default()
 }
 
 /// The cache's verdict on a run's services.
@@ -133,7 +125,7 @@ pub struct Hits {
 /// and their surveys.
 pub fn hits(dir: &Path, keys: &BTreeMap<String, String>) -> Hits {
     use rayon::prelude::*;
-    let known = read(dir);
+    let known = parse(&read(dir));
     let candidates: Vec<(&String, &Line)> = keys
         .iter()
         .filter_map(|(s, k)| known.get(s).filter(|l| &l.key == k).map(|l| (s, l)))
@@ -148,13 +140,7 @@ pub fn hits(dir: &Path, keys: &BTreeMap<String, String>) -> Hits {
             let survey = line
                 .survey
                 .as_deref()
-                .and_then(|j| serde_json::from_str::<Surveyed>(j).ok())
-                .map(|v| Survey {
-                    costs: v.costs,
-                    environments: v.environments,
-                    intent_checks: Vec::new(),
-                    catalog: v.catalog,
-                });
+                .and_then(|j| serde_json::from_str::<Survey>(j).ok());
             ((*s).clone(), survey)
         })
         .collect();
@@ -191,7 +177,8 @@ pub fn write(
     records: &BTreeMap<String, String>,
     surveys: &BTreeMap<String, Survey>,
 ) -> std::io::Result<()> {
-    let known = read(dir);
+    let old = read(dir);
+    let known = parse(&old);
     let mut text = format!("{FORMAT}\n");
     // Written from this run's survey, hits too: a line whose survey could not be read (an
     // older pctl's) is mended rather than carried along.
@@ -199,14 +186,7 @@ pub fn write(
         surveys
             .get(service)
             .filter(|v| v.intent_checks.is_empty())
-            .and_then(|v| {
-                serde_json::to_string(&Surveyed {
-                    costs: v.costs.clone(),
-                    environments: v.environments.clone(),
-                    catalog: v.catalog.clone(),
-                })
-                .ok()
-            })
+            .and_then(|v| serde_json::to_string(v).ok())
     };
     for (service, key) in keys {
         let line = if hits.contains(service) {
@@ -227,10 +207,10 @@ pub fn write(
             text.push('\n');
         }
     }
-    let target = dir.join(FILE);
-    if std::fs::read_to_string(&target).is_ok_and(|t| t == text) {
+    if old == text {
         return Ok(());
     }
+    let target = dir.join(FILE);
     let parent = target.parent().expect("cache file has a folder");
     std::fs::create_dir_all(parent)?;
     let mut tmp = tempfile::NamedTempFile::new_in(parent)?;

@@ -239,10 +239,13 @@ pub fn compile_with(
 
 /// What a run needs of a service that it does not render: its cost lines, environments and
 /// the guardrails on its intent alone.
-#[derive(Clone)]
+/// Serialized (the render cache keeps it) without its intent checks: only a survey without
+/// any is kept, so one read back has none.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct Survey {
     pub costs: Vec<crate::cost::Line>,
     pub environments: Vec<String>,
+    #[serde(skip)]
     pub intent_checks: Vec<Diagnostic>,
     /// Its entry of the organisation's catalog (`catalog::entry_of`) as compact JSON, when
     /// [`survey`] made it: text until the catalog is written (a tenth of the memory of a
