@@ -140,7 +140,10 @@ pub fn hits(dir: &Path, keys: &BTreeMap<String, String>) -> Hits {
             let survey = line
                 .survey
                 .as_deref()
-                .and_then(|j| serde_json::from_str::<Survey>(j).ok());
+                .and_then(|j| serde_json::from_str::<Survey>(j).ok())
+                // A survey is a claim like anything in the folder: one that prices another
+                // service (its budget, its team's) is not taken.
+                .filter(|v| v.costs.iter().all(|l| &l.service == *s));
             ((*s).clone(), survey)
         })
         .collect();
@@ -364,6 +367,15 @@ mod tests {
             hits(dir.path(), &keys).surveys["a"].costs,
             surveys()["a"].costs
         );
+        // A line whose survey prices another service: a hit, its survey not taken.
+        let text = std::fs::read_to_string(&file).unwrap();
+        std::fs::write(
+            &file,
+            text.replace("\"service\":\"a\"", "\"service\":\"b\""),
+        )
+        .unwrap();
+        let found = hits(dir.path(), &keys);
+        assert!(found.services.contains("a") && !found.surveys.contains_key("a"));
         // A changed key, or a record edited since, is a miss.
         let mut changed = keys.clone();
         changed.insert("a".into(), "other".into());
