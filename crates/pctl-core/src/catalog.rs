@@ -230,7 +230,8 @@ pub fn org_files(
             .par_iter()
             .map(|c| {
                 let name = &c.model.metadata.name;
-                match known(name) {
+                // An entry made elsewhere is taken only for the service it names.
+                match known(name).filter(|e| e["name"] == name.as_str()) {
                     Some(mut e) => {
                         e["dependents"] = json!(deps.get(name));
                         e
